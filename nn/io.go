@@ -1,0 +1,346 @@
+package nn
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// The network file format, version 1. All integers and floats are
+// little-endian:
+//
+//	offset   size          field
+//	0        8             magic "SOGO.NN\n"
+//	8        uint32        format version, 1
+//	12       uint32        L, the number of affine layers, 1 ≤ L ≤ 65535
+//	16       (L+1)×uint32  layer sizes n_0 … n_L, each in [1, 2²⁴]
+//	         L×uint8       activation ids: 0 identity, 1 sigmoid, 2 tanh,
+//	                       3 relu, 4 softmax (softmax only on layer L−1)
+//	         uint32        CRC-32C (Castagnoli) of the header bytes above
+//	         P×float64     the parameters in Params order: for each layer
+//	                       θ_l = [vec(W_l); b_l], vec stacking the columns of
+//	                       W_l (n_{l+1} × n_l); P = Σ_l n_{l+1}(n_l+1)
+//	         uint32        CRC-32C of all the bytes above
+//
+// The header checksum lets a reader reject a corrupt header before
+// allocating for the parameters; bytes after the final checksum are not
+// read.
+const (
+	fileMagic   = "SOGO.NN\n"
+	fileVersion = 1
+	maxLayers   = 1 << 16
+	maxSize     = 1 << 24
+	maxParams   = 1 << 31
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrFormat is matched (with errors.Is) by the errors of Load and Read for
+// a file that is not a valid network file: bad magic, unknown version,
+// truncation, invalid header or checksum mismatch. Truncated files also
+// match io.ErrUnexpectedEOF.
+var ErrFormat = errors.New("nn: invalid network file")
+
+// ErrMismatch is matched (with errors.Is) by the errors of Load for a valid
+// file whose architecture differs from the network's.
+var ErrMismatch = errors.New("nn: network file does not match the network")
+
+type fileError struct {
+	msg  string
+	kind error
+	err  error
+}
+
+func (e *fileError) Error() string { return e.msg }
+
+func (e *fileError) Unwrap() []error {
+	if e.err == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.err}
+}
+
+func formatErr(err error, format string, args ...any) error {
+	return &fileError{msg: "nn: " + fmt.Sprintf(format, args...), kind: ErrFormat, err: err}
+}
+
+func mismatchErr(format string, args ...any) error {
+	return &fileError{msg: "nn: " + fmt.Sprintf(format, args...), kind: ErrMismatch}
+}
+
+// Save writes the network's architecture and parameters to w in the
+// versioned binary format documented above. It returns an error if w fails
+// or an activation is not one of the package's.
+func (net *Network) Save(w io.Writer) error {
+	ids := make([]uint8, len(net.layers))
+	for l, ly := range net.layers {
+		id, ok := activationID(ly.act)
+		if !ok {
+			return fmt.Errorf("nn: Save: layer %d activation %q has no file id", l, ly.act.Name())
+		}
+		ids[l] = id
+	}
+	hdr := make([]byte, 0, 16+4*len(net.sizes)+len(ids)+4)
+	hdr = append(hdr, fileMagic...)
+	hdr = binary.LittleEndian.AppendUint32(hdr, fileVersion)
+	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(net.layers)))
+	for _, s := range net.sizes {
+		hdr = binary.LittleEndian.AppendUint32(hdr, uint32(s))
+	}
+	hdr = append(hdr, ids...)
+	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, crcTable))
+
+	sum := crc32.New(crcTable)
+	mw := io.MultiWriter(w, sum)
+	if _, err := mw.Write(hdr); err != nil {
+		return fmt.Errorf("nn: Save: %w", err)
+	}
+	theta := net.Params(nil)
+	buf := make([]byte, 0, 8*4096)
+	for len(theta) > 0 {
+		c := min(len(theta), 4096)
+		buf = buf[:0]
+		for _, v := range theta[:c] {
+			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+		}
+		if _, err := mw.Write(buf); err != nil {
+			return fmt.Errorf("nn: Save: %w", err)
+		}
+		theta = theta[c:]
+	}
+	if _, err := w.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32())); err != nil {
+		return fmt.Errorf("nn: Save: %w", err)
+	}
+	return nil
+}
+
+// header is the architecture read from a file.
+type header struct {
+	sizes []int
+	acts  []Activation
+}
+
+// fileReader reads from r, accumulating the checksum of what it read.
+type fileReader struct {
+	r   io.Reader
+	sum hash.Hash32
+}
+
+func (f *fileReader) read(what string, b []byte) error {
+	if _, err := io.ReadFull(f.r, b); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return formatErr(io.ErrUnexpectedEOF, "truncated file: reading %s", what)
+		}
+		return fmt.Errorf("nn: reading %s: %w", what, err)
+	}
+	f.sum.Write(b)
+	return nil
+}
+
+func readHeader(f *fileReader) (header, error) {
+	var h header
+	b := make([]byte, 16)
+	if err := f.read("header", b); err != nil {
+		return h, err
+	}
+	if string(b[:8]) != fileMagic {
+		return h, formatErr(nil, "not a network file: bad magic %q", b[:8])
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != fileVersion {
+		return h, formatErr(nil, "unsupported network file version %d, want %d", v, fileVersion)
+	}
+	nl := binary.LittleEndian.Uint32(b[12:])
+	if nl == 0 || nl > maxLayers {
+		return h, formatErr(nil, "invalid layer count %d in file header", nl)
+	}
+	rest := make([]byte, 4*(nl+1)+nl+4)
+	if err := f.read("header", rest); err != nil {
+		return h, err
+	}
+	want := crc32.Checksum(b, crcTable)
+	want = crc32.Update(want, crcTable, rest[:len(rest)-4])
+	if got := binary.LittleEndian.Uint32(rest[len(rest)-4:]); got != want {
+		return h, formatErr(nil, "header checksum mismatch: file is corrupt")
+	}
+	h.sizes = make([]int, nl+1)
+	params := 0
+	for l := range h.sizes {
+		s := binary.LittleEndian.Uint32(rest[4*l:])
+		if s == 0 || s > maxSize {
+			return h, formatErr(nil, "invalid layer size %d at position %d in file header", s, l)
+		}
+		h.sizes[l] = int(s)
+		if l > 0 {
+			params += h.sizes[l] * (h.sizes[l-1] + 1)
+			if params > maxParams {
+				return h, formatErr(nil, "file declares more than %d parameters", maxParams)
+			}
+		}
+	}
+	ids := rest[4*(nl+1) : len(rest)-4]
+	h.acts = make([]Activation, nl)
+	for l, id := range ids {
+		act, ok := activationFromID(id)
+		if !ok {
+			return h, formatErr(nil, "unknown activation id %d for layer %d in file header", id, l)
+		}
+		if _, sm := act.(Softmax); sm && l != len(ids)-1 {
+			return h, formatErr(nil, "softmax on hidden layer %d in file header", l)
+		}
+		h.acts[l] = act
+	}
+	return h, nil
+}
+
+// readParams reads the parameters and the final checksum.
+func readParams(f *fileReader, sizes []int) ([]float64, error) {
+	theta := make([]float64, 0, numParams(sizes))
+	buf := make([]byte, 8*4096)
+	for l := 1; l < len(sizes); l++ {
+		left := sizes[l] * (sizes[l-1] + 1)
+		for left > 0 {
+			c := min(left, 4096)
+			if err := f.read(fmt.Sprintf("layer %d parameters", l-1), buf[:8*c]); err != nil {
+				return nil, err
+			}
+			for j := 0; j < c; j++ {
+				theta = append(theta, math.Float64frombits(binary.LittleEndian.Uint64(buf[8*j:])))
+			}
+			left -= c
+		}
+	}
+	want := f.sum.Sum32()
+	b := make([]byte, 4)
+	if err := f.read("checksum", b); err != nil {
+		return nil, err
+	}
+	if binary.LittleEndian.Uint32(b) != want {
+		return nil, formatErr(nil, "checksum mismatch: file is corrupt")
+	}
+	return theta, nil
+}
+
+func numParams(sizes []int) int {
+	p := 0
+	for l := 1; l < len(sizes); l++ {
+		p += sizes[l] * (sizes[l-1] + 1)
+	}
+	return p
+}
+
+// Load reads parameters saved by Save into the network. The file must have
+// the network's architecture; otherwise Load returns an error matching
+// ErrMismatch that names the first difference, e.g.
+// "nn: layer 3 weights are 250×500 in file, network has 30×250". A
+// truncated or corrupt file gives an error matching ErrFormat. On error the
+// network is unchanged.
+func (net *Network) Load(r io.Reader) error {
+	f := &fileReader{r: r, sum: crc32.New(crcTable)}
+	h, err := readHeader(f)
+	if err != nil {
+		return err
+	}
+	if len(h.acts) != len(net.layers) {
+		return mismatchErr("file has %d layers, network has %d", len(h.acts), len(net.layers))
+	}
+	if h.sizes[0] != net.sizes[0] {
+		return mismatchErr("input size is %d in file, network has %d", h.sizes[0], net.sizes[0])
+	}
+	for l, ly := range net.layers {
+		out, in := ly.w.Dims()
+		if h.sizes[l+1] != out || h.sizes[l] != in {
+			return mismatchErr("layer %d weights are %d×%d in file, network has %d×%d", l, h.sizes[l+1], h.sizes[l], out, in)
+		}
+		if h.acts[l].Name() != ly.act.Name() {
+			return mismatchErr("layer %d activation is %s in file, network has %s", l, h.acts[l].Name(), ly.act.Name())
+		}
+	}
+	theta, err := readParams(f, h.sizes)
+	if err != nil {
+		return err
+	}
+	net.SetParams(theta)
+	return nil
+}
+
+// Read constructs a network from a file written by Save, with the file's
+// architecture and parameters. A truncated or corrupt file gives an error
+// matching ErrFormat.
+func Read(r io.Reader) (*Network, error) {
+	f := &fileReader{r: r, sum: crc32.New(crcTable)}
+	h, err := readHeader(f)
+	if err != nil {
+		return nil, err
+	}
+	theta, err := readParams(f, h.sizes)
+	if err != nil {
+		return nil, err
+	}
+	net := New(h.sizes, h.acts)
+	net.SetParams(theta)
+	return net, nil
+}
+
+// SaveFile saves the network to the named file, written to a temporary
+// file in the same directory and renamed, so that an existing file is
+// replaced only by a complete one.
+func (net *Network) SaveFile(path string) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("nn: SaveFile: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriter(tmp)
+	if err = net.Save(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("nn: SaveFile: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("nn: SaveFile: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("nn: SaveFile: %w", err)
+	}
+	return nil
+}
+
+// LoadFile loads the network's parameters from the named file (see Load).
+func (net *Network) LoadFile(path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("nn: LoadFile: %w", err)
+	}
+	defer fh.Close()
+	if err := net.Load(bufio.NewReader(fh)); err != nil {
+		return fmt.Errorf("%w (file %s)", err, path)
+	}
+	return nil
+}
+
+// ReadFile constructs a network from the named file (see Read).
+func ReadFile(path string) (*Network, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("nn: ReadFile: %w", err)
+	}
+	defer fh.Close()
+	net, err := Read(bufio.NewReader(fh))
+	if err != nil {
+		return nil, fmt.Errorf("%w (file %s)", err, path)
+	}
+	return net, nil
+}

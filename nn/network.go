@@ -1,0 +1,190 @@
+package nn
+
+import (
+	"fmt"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+)
+
+// Network is a feed-forward stack of affine layers, each followed by an
+// activation (thesis §2.1.2):
+//
+//	h_0 = x,   a_l = W_l h_l + b_l,   h_{l+1} = φ_l(a_l),   f = h_L.
+//
+// It owns the buffers of the forward and backward passes and reuses them:
+// matrices it returns are valid until the next call that rewrites them.
+// A Network is not safe for concurrent use.
+type Network struct {
+	sizes   []int
+	layers  []*Affine
+	records []*secondorder.Layer
+
+	n   int        // batch size of the last Forward, 0 before
+	x   *mat.Dense // copy of the input batch, layer 0's Input
+	y   *mat.Dense // copy of targets given as a non-*mat.Dense matrix
+	ys  *mat.Dense // sampled targets of BackwardMC
+	idx []int      // example index of the rows of BackwardGN/BackwardFisher
+	// backIdx ties the rows of the records' Back to examples (nil: row r is
+	// example r), as given to the last vector backward pass.
+	backIdx []int
+}
+
+// New returns a network with layer sizes sizes[0] → sizes[1] → … →
+// sizes[L], where layer l maps sizes[l] inputs to sizes[l+1] outputs and is
+// followed by acts[l]; len(acts) must be len(sizes)−1. Softmax is allowed
+// only as the last activation. Weights and biases are zero: call Init.
+func New(sizes []int, acts []Activation) *Network {
+	if len(sizes) < 2 {
+		panic(fmt.Sprintf("nn: New: need at least 2 sizes, have %d", len(sizes)))
+	}
+	if len(acts) != len(sizes)-1 {
+		panic(fmt.Sprintf("nn: New: %d activations for %d layers", len(acts), len(sizes)-1))
+	}
+	for l, s := range sizes {
+		if s <= 0 {
+			panic(fmt.Sprintf("nn: New: size %d is %d, must be positive", l, s))
+		}
+	}
+	net := &Network{sizes: append([]int(nil), sizes...), x: &mat.Dense{}, y: &mat.Dense{}, ys: &mat.Dense{}}
+	for l, act := range acts {
+		if act == nil {
+			panic(fmt.Sprintf("nn: New: activation %d is nil", l))
+		}
+		if _, ok := act.(Softmax); ok && l != len(acts)-1 {
+			panic(fmt.Sprintf("nn: New: softmax is allowed only on the output layer, found on layer %d of %d", l, len(acts)))
+		}
+		ly := NewAffine(sizes[l], sizes[l+1], act)
+		if l == 0 {
+			ly.rec.Input = net.x
+		} else {
+			ly.rec.Input = net.layers[l-1].h
+		}
+		net.layers = append(net.layers, ly)
+		net.records = append(net.records, &ly.rec)
+	}
+	return net
+}
+
+// NewAutoencoder returns the deep autoencoder of Hinton & Salakhutdinov
+// (2006), the benchmark of thesis §2.5 (trained there with the quadratic
+// loss) and of Martens (2010). For sizes such as
+// 784-1000-500-250-30-250-500-1000-784, every layer is followed by a Sigmoid
+// except the one that produces the smallest hidden layer, the code, which is
+// linear (Identity); the output layer is Sigmoid. With several smallest
+// hidden layers the first is the code. Weights and biases are zero: call
+// Init.
+func NewAutoencoder(sizes []int) *Network {
+	if len(sizes) < 2 {
+		panic(fmt.Sprintf("nn: NewAutoencoder: need at least 2 sizes, have %d", len(sizes)))
+	}
+	acts := make([]Activation, len(sizes)-1)
+	code := -1
+	for l := 1; l < len(sizes)-1; l++ {
+		if code < 0 || sizes[l] < sizes[code] {
+			code = l
+		}
+	}
+	for l := range acts {
+		acts[l] = Sigmoid{}
+		if l+1 == code {
+			acts[l] = Identity{}
+		}
+	}
+	return New(sizes, acts)
+}
+
+// Sizes returns a copy of the layer sizes.
+func (net *Network) Sizes() []int { return append([]int(nil), net.sizes...) }
+
+// NumLayers returns the number of affine layers L.
+func (net *Network) NumLayers() int { return len(net.layers) }
+
+// Layer returns affine layer l, 0 ≤ l < L.
+func (net *Network) Layer(l int) *Affine { return net.layers[l] }
+
+// Records returns the per-layer records in layer order. The slice and the
+// records are owned by the network.
+func (net *Network) Records() []*secondorder.Layer { return net.records }
+
+// BatchSize returns the number of examples of the last Forward, 0 before
+// the first.
+func (net *Network) BatchSize() int { return net.n }
+
+// Output returns the output layer's activation, pre-activations (logits) and
+// outputs of the last Forward.
+func (net *Network) Output() Output {
+	last := net.layers[len(net.layers)-1]
+	return Output{Act: last.act, A: last.a, F: last.h}
+}
+
+// Forward computes the network's outputs f for a batch X (n × sizes[0], one
+// example per row) and returns them (n × sizes[L]) in a buffer owned by the
+// network, valid until the next Forward. It copies X into layer 0's record
+// Input and leaves in every layer's record Input = h_l, the activation that
+// entered the layer, and in every layer the pre-activations A_l; the
+// output layer's A are the logits (see Output). It clears the records' Back.
+//
+// Cost: one n × n_in × n_out gemm per layer. At a fixed batch size it does
+// not allocate.
+func (net *Network) Forward(X mat.Matrix) *mat.Dense {
+	r, c := X.Dims()
+	if c != net.sizes[0] {
+		panic(fmt.Sprintf("nn: Forward: input is %d×%d, network wants n×%d", r, c, net.sizes[0]))
+	}
+	if r == 0 {
+		panic("nn: Forward: empty batch")
+	}
+	if r != net.n {
+		resize(net.x, r, c)
+		for _, l := range net.layers {
+			l.resize(r)
+		}
+		net.n = r
+	}
+	if X != mat.Matrix(net.x) {
+		net.x.Copy(X)
+	}
+	for _, l := range net.layers {
+		l.forward()
+		l.rec.Back = nil
+		l.rec.BackScale = 0
+	}
+	net.backIdx = nil
+	return net.layers[len(net.layers)-1].h
+}
+
+// Risk runs Forward on X and returns the loss averaged over the batch,
+// R = (1/n) Σ_i l(f(x_i), y_i).
+func (net *Network) Risk(loss Loss, X, Y mat.Matrix) float64 {
+	net.Forward(X)
+	net.checkLoss("Risk", loss)
+	return loss.Value(net.Output(), net.targets("Risk", Y))
+}
+
+// targets returns Y as a *mat.Dense of shape n × sizes[L], copying it into
+// a network buffer when it is another kind of matrix.
+func (net *Network) targets(op string, Y mat.Matrix) *mat.Dense {
+	k := net.sizes[len(net.sizes)-1]
+	checkShape(op, "targets", Y, net.n, k)
+	if d, ok := Y.(*mat.Dense); ok {
+		return d
+	}
+	resize(net.y, net.n, k)
+	net.y.Copy(Y)
+	return net.y
+}
+
+func (net *Network) checkForward(op string) {
+	if net.n == 0 {
+		panic(fmt.Sprintf("nn: %s called before Forward", op))
+	}
+}
+
+func (net *Network) checkLoss(op string, loss Loss) {
+	if err := loss.Check(net.layers[len(net.layers)-1].act); err != nil {
+		panic(fmt.Sprintf("nn: %s: %s", op, strings.TrimPrefix(err.Error(), "nn: ")))
+	}
+}
