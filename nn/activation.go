@@ -103,12 +103,22 @@ func (Sigmoid) Deriv(a, f float64) float64 { return f * (1 - f) }
 // Deriv2 returns f(1−f)(1−2f).
 func (Sigmoid) Deriv2(a, f float64) float64 { return f * (1 - f) * (1 - 2*f) }
 
-// Forward writes dst = σ(a) elementwise.
+// Forward writes dst = σ(a) elementwise, on several goroutines for large
+// batches.
 func (Sigmoid) Forward(dst, a *mat.Dense) {
 	checkPair("Sigmoid.Forward", dst, a)
-	r, _ := a.Dims()
-	for i := 0; i < r; i++ {
+	r, c := a.Dims()
+	if !parallel(r, c) {
+		sigmoidRows(dst, a, 0, r)
+		return
+	}
+	forRows(r, func(lo, hi int) { sigmoidRows(dst, a, lo, hi) })
+}
+
+func sigmoidRows(dst, a *mat.Dense, lo, hi int) {
+	for i := lo; i < hi; i++ {
 		d, s := row(dst, i), row(a, i)
+		d = d[:len(s)]
 		for j, v := range s {
 			d[j] = sigmoid(v)
 		}
@@ -118,22 +128,33 @@ func (Sigmoid) Forward(dst, a *mat.Dense) {
 // Backward writes dst_r = f_i(1−f_i) ⊙ g_r.
 func (Sigmoid) Backward(dst, g, a, f *mat.Dense, idx []int) {
 	checkBackward("Sigmoid.Backward", dst, g, a, f, idx)
-	r, _ := g.Dims()
-	for k := 0; k < r; k++ {
+	r, c := g.Dims()
+	if !parallel(r, c) {
+		sigmoidBackRows(dst, g, f, idx, 0, r)
+		return
+	}
+	forRows(r, func(lo, hi int) { sigmoidBackRows(dst, g, f, idx, lo, hi) })
+}
+
+func sigmoidBackRows(dst, g, f *mat.Dense, idx []int, lo, hi int) {
+	for k := lo; k < hi; k++ {
 		d, gr, fr := row(dst, k), row(g, k), row(f, exampleIndex(idx, k))
+		d, fr = d[:len(gr)], fr[:len(gr)]
 		for j, v := range gr {
 			d[j] = v * fr[j] * (1 - fr[j])
 		}
 	}
 }
 
-// sigmoid returns 1/(1+exp(−a)) without overflow.
+// sigmoid returns 1/(1+exp(−a)) without overflow: with e = exp(−|a|) ≤ 1,
+// σ(a) = 1/(1+e) for a ≥ 0 and e/(1+e) otherwise.
 func sigmoid(a float64) float64 {
-	if a >= 0 {
-		return 1 / (1 + math.Exp(-a))
+	e := expNonPos(-math.Abs(a))
+	s := 1 / (1 + e)
+	if a < 0 {
+		return e * s
 	}
-	e := math.Exp(a)
-	return e / (1 + e)
+	return s
 }
 
 // softplus returns log(1+exp(a)) without overflow or cancellation.
