@@ -1,0 +1,100 @@
+package curvature
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/mat"
+)
+
+// DefaultDecay is the decay ε of MovingAverage when its Decay is zero, the
+// value of Martens & Grosse (2015, §5).
+const DefaultDecay = 0.95
+
+// MovingAverage is the exponentially decaying average of the curvature
+// factors of K-FAC (Martens & Grosse 2015, §5), for the input-side Ā and
+// output-side G of thesis §3.5.1 or any other symmetric statistic. At the
+// k-th call of Add (k = 1, 2, …) with the new estimate X_k,
+//
+//	M_k = ε_k M_{k−1} + (1 − ε_k) X_k,   ε_k = min(1 − 1/k, ε),
+//
+// the paper's warm start: ε_1 = 0, so the first estimate is taken as it is,
+// and while 1 − 1/k < ε the average is the plain mean of the estimates so
+// far (M_k = (1/k) Σ_{j≤k} X_j); from k ≥ 1/(1−ε) on, older estimates decay
+// geometrically by ε. This avoids the bias towards the starting value that
+// a fixed ε gives early on.
+//
+// The zero value is ready to use with ε = DefaultDecay. It is not safe for
+// concurrent use.
+type MovingAverage struct {
+	// Decay is ε, in [0, 1). Zero means DefaultDecay (0.95, Martens &
+	// Grosse 2015, §5).
+	Decay float64
+
+	k int
+	m mat.SymDense
+}
+
+// Weight returns ε_k = min(1 − 1/k, ε), the weight of the old average at the
+// k-th update (k ≥ 1).
+func (a *MovingAverage) Weight(k int) float64 {
+	if k < 1 {
+		panic(fmt.Sprintf("curvature: MovingAverage.Weight: k = %d, want ≥ 1", k))
+	}
+	eps := a.Decay
+	if eps == 0 {
+		eps = DefaultDecay
+	}
+	if !(eps >= 0 && eps < 1) {
+		panic(fmt.Sprintf("curvature: MovingAverage: Decay %g, want in [0, 1)", a.Decay))
+	}
+	return min(1-1/float64(k), eps)
+}
+
+// Add folds the estimate x into the average. x must have the size of the
+// earlier estimates since the last Reset.
+func (a *MovingAverage) Add(x mat.Symmetric) {
+	n := x.SymmetricDim()
+	if a.k > 0 && a.m.SymmetricDim() != n {
+		panic(fmt.Sprintf("curvature: MovingAverage.Add: estimate is %d×%d, average is %d×%d", n, n, a.m.SymmetricDim(), a.m.SymmetricDim()))
+	}
+	a.k++
+	eps := a.Weight(a.k)
+	if a.k == 1 {
+		a.m.Reset()
+		a.m.ReuseAsSym(n)
+		a.m.CopySym(x)
+		return
+	}
+	m := a.m.RawSymmetric()
+	if xs, ok := x.(mat.RawSymmetricer); ok && xs.RawSymmetric().Uplo == blas.Upper {
+		xr := xs.RawSymmetric()
+		for i := 0; i < n; i++ {
+			mi, xi := m.Data[i*m.Stride+i:i*m.Stride+n], xr.Data[i*xr.Stride+i:i*xr.Stride+n]
+			for j, v := range xi {
+				mi[j] = eps*mi[j] + (1-eps)*v
+			}
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			m.Data[i*m.Stride+j] = eps*m.Data[i*m.Stride+j] + (1-eps)*x.At(i, j)
+		}
+	}
+}
+
+// Mean returns the current average, owned by a and valid until the next Add
+// or Reset; nil before the first Add.
+func (a *MovingAverage) Mean() *mat.SymDense {
+	if a.k == 0 {
+		return nil
+	}
+	return &a.m
+}
+
+// Count returns the number of estimates added since the last Reset.
+func (a *MovingAverage) Count() int { return a.k }
+
+// Reset forgets all estimates; the next Add starts afresh.
+func (a *MovingAverage) Reset() { a.k = 0 }
