@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/secondorder/secondorder"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -50,9 +52,7 @@ func TestSGDMatchesFormula(t *testing.T) {
 			opt := tc.opt
 			for step := 0; step < 3; step++ {
 				l.GradW, l.GradB = randDense(rng, 3, 4), randVec(rng, 3)
-				if err := opt.Step([]*secondorder.Layer{l}); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, opt.Step([]*secondorder.Layer{l}))
 				upd := func(p, v []float64, g []float64) {
 					for i := range p {
 						v[i] = tc.mu*v[i] - tc.eta*g[i]
@@ -66,12 +66,8 @@ func TestSGDMatchesFormula(t *testing.T) {
 				upd(w, vw, l.GradW.RawMatrix().Data)
 				upd(b, vb, l.GradB.RawVector().Data)
 			}
-			if !mat.EqualApprox(l.W, mat.NewDense(3, 4, w), 1e-14) {
-				t.Errorf("W differs from formula:\n got %v\nwant %v", l.W.RawMatrix().Data, w)
-			}
-			if !mat.EqualApprox(l.B, mat.NewVecDense(3, b), 1e-14) {
-				t.Errorf("B differs from formula:\n got %v\nwant %v", l.B.RawVector().Data, b)
-			}
+			assert.InDeltaSlice(t, w, l.W.RawMatrix().Data, 1e-14, "W differs from the formula")
+			assert.InDeltaSlice(t, b, l.B.RawVector().Data, 1e-14, "B differs from the formula")
 		})
 	}
 }
