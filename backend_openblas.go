@@ -7,6 +7,7 @@ package secondorder
 import "C"
 
 import (
+	"os"
 	"runtime"
 	"sync"
 
@@ -23,10 +24,18 @@ import (
 // optimizer updates). So OpenBLAS is kept single-threaded and large
 // matrix products are split across goroutines instead, one cgo call per
 // core; the elementwise work in between then has the cores to itself.
+//
+// Setting SECONDORDER_OPENBLAS=threads in the environment keeps OpenBLAS's
+// own threading instead (for comparison, or on machines where it wins).
 func init() {
+	backend = "openblas"
+	if os.Getenv("SECONDORDER_OPENBLAS") == "threads" {
+		blas64.Use(netlib.Implementation{})
+		backend = "openblas (OpenBLAS threads)"
+		return
+	}
 	C.openblas_set_num_threads(1)
 	blas64.Use(splitGemm{})
-	backend = "openblas"
 }
 
 // splitGemm is OpenBLAS with Dgemm split into one block of rows (or

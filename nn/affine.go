@@ -87,14 +87,21 @@ func (l *Affine) Linear(dst, h *mat.Dense) {
 		panic(fmt.Sprintf("nn: Affine.Linear: input is %d×%d, want n×%d", n, c, in))
 	}
 	checkShape("Affine.Linear", "dst", dst, n, out)
-	gemm(blas.NoTrans, blas.Trans, 1, h, l.w, 0, dst)
+	// Start from the bias rows and accumulate the product onto them
+	// (beta = 1): one pass over dst instead of a zeroing pass and a bias
+	// pass.
 	b := l.b.RawVector()
 	for i := 0; i < n; i++ {
 		r := row(dst, i)
+		if b.Inc == 1 {
+			copy(r, b.Data[:len(r)])
+			continue
+		}
 		for j := range r {
-			r[j] += b.Data[j*b.Inc]
+			r[j] = b.Data[j*b.Inc]
 		}
 	}
+	gemm(blas.NoTrans, blas.Trans, 1, h, l.w, 1, dst)
 }
 
 // resize shapes the layer's batch buffers for n examples.

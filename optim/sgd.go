@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/secondorder/secondorder"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -57,22 +58,55 @@ func (s *SGD) Step(layers []*secondorder.Layer) error {
 	s.ensureState(layers)
 	mu := s.Momentum
 	for k, l := range layers {
-		vw, vb := s.vw[k], s.vb[k]
-		vw.Scale(mu, vw)
-		axpy(vw, -eta, l.GradW)
-		vb.ScaleVec(mu, vb)
-		axpyVec(vb, -eta, l.GradB)
-		if s.Nesterov {
-			axpy(l.W, mu, vw)
-			axpy(l.W, -eta, l.GradW)
-			axpyVec(l.B, mu, vb)
-			axpyVec(l.B, -eta, l.GradB)
-		} else {
-			axpy(l.W, 1, vw)
-			axpyVec(l.B, 1, vb)
-		}
+		momentumStep(l.W.RawMatrix(), s.vw[k].RawMatrix(), l.GradW.RawMatrix(), eta, mu, s.Nesterov)
+		momentumStepVec(l.B.RawVector(), s.vb[k].RawVector(), l.GradB.RawVector(), eta, mu, s.Nesterov)
 	}
 	return nil
+}
+
+// momentumStep updates one weight matrix and its velocity in a single pass:
+// v ← μv − ηg, then w ← w + v (classical) or w ← w + μv − ηg (Nesterov).
+func momentumStep(w, v, g blas64.General, eta, mu float64, nesterov bool) {
+	for i := 0; i < w.Rows; i++ {
+		wr := w.Data[i*w.Stride : i*w.Stride+w.Cols]
+		vr := v.Data[i*v.Stride : i*v.Stride+w.Cols]
+		gr := g.Data[i*g.Stride : i*g.Stride+w.Cols]
+		momentumRow(wr, vr, gr, eta, mu, nesterov)
+	}
+}
+
+func momentumRow(w, v, g []float64, eta, mu float64, nesterov bool) {
+	v, g = v[:len(w)], g[:len(w)]
+	if nesterov {
+		for j := range w {
+			vj := mu*v[j] - eta*g[j]
+			v[j] = vj
+			w[j] += mu*vj - eta*g[j]
+		}
+		return
+	}
+	for j := range w {
+		vj := mu*v[j] - eta*g[j]
+		v[j] = vj
+		w[j] += vj
+	}
+}
+
+// momentumStepVec is momentumStep for a bias vector.
+func momentumStepVec(w, v, g blas64.Vector, eta, mu float64, nesterov bool) {
+	if w.Inc == 1 && v.Inc == 1 && g.Inc == 1 {
+		momentumRow(w.Data[:w.N], v.Data[:w.N], g.Data[:w.N], eta, mu, nesterov)
+		return
+	}
+	for j := 0; j < w.N; j++ {
+		vj := mu*v.Data[j*v.Inc] - eta*g.Data[j*g.Inc]
+		v.Data[j*v.Inc] = vj
+		if nesterov {
+			w.Data[j*w.Inc] += mu*vj - eta*g.Data[j*g.Inc]
+		} else {
+			w.Data[j*w.Inc] += vj
+		}
+	}
 }
 
 func (s *SGD) ensureState(layers []*secondorder.Layer) {
