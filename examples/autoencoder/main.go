@@ -33,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -87,7 +88,7 @@ func main() {
 	flag.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations")
 	flag.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations")
 	flag.Parse()
-	if err := run(c); err != nil {
+	if _, err := run(c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "autoencoder:", err)
 		os.Exit(1)
 	}
@@ -154,53 +155,64 @@ func newOptimizer(c config) (optim.Optimizer, string, error) {
 	return nil, "", fmt.Errorf("unknown -opt %q (available: sgd)", c.opt)
 }
 
-func run(c config) error {
+// summary is what a run measured: the reconstruction errors of the
+// untrained network on the evaluation subset, and the final errors.
+type summary struct {
+	updates           int
+	seconds           float64
+	initialErr        float64
+	trainErr, testErr float64
+}
+
+// run trains as configured, printing progress to w.
+func run(c config, w io.Writer) (summary, error) {
+	var sum summary
 	if c.batch <= 0 {
-		return fmt.Errorf("-batch must be positive, got %d", c.batch)
+		return sum, fmt.Errorf("-batch must be positive, got %d", c.batch)
 	}
 	if c.updates < 0 {
-		return fmt.Errorf("-updates must be non-negative, got %d", c.updates)
+		return sum, fmt.Errorf("-updates must be non-negative, got %d", c.updates)
 	}
 	if c.updates == 0 && c.budget <= 0 {
-		return errors.New("-updates 0 and -time 0: nothing would stop training")
+		return sum, errors.New("-updates 0 and -time 0: nothing would stop training")
 	}
 	sizes, err := parseArch(c.arch)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	loss, err := newLoss(c.loss)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	init, err := newInit(c.init, c.initScale)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	opt, desc, err := newOptimizer(c)
 	if err != nil {
-		return err
+		return sum, err
 	}
 
 	t0 := time.Now()
 	data, err := datasets.LoadMNIST(c.mnist)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	train, test := data.TrainImages, data.TestImages
 	nTrain, _ := train.Dims()
 	nTest, _ := test.Dims()
-	fmt.Printf("MNIST: %d train, %d test images from %s (%s) in %.1fs\n", nTrain, nTest, data.Dir, data.Source, time.Since(t0).Seconds())
+	fmt.Fprintf(w, "MNIST: %d train, %d test images from %s (%s) in %.1fs\n", nTrain, nTest, data.Dir, data.Source, time.Since(t0).Seconds())
 
 	rng := rand.New(rand.NewPCG(c.seed, 0x5ec0))
 	net := nn.NewAutoencoder(sizes)
 	net.Init(init, rng)
 	if err := loss.Check(net.Output().Act); err != nil {
-		return err
+		return sum, err
 	}
-	fmt.Printf("net %s (%d parameters), loss %s, %s, batch %d, backend %s\n",
+	fmt.Fprintf(w, "net %s (%d parameters), loss %s, %s, batch %d, backend %s\n",
 		c.arch, numParams(sizes), loss.Name(), desc, c.batch, secondorder.Backend())
 	if secondorder.Backend() != "openblas" {
-		fmt.Println("(pure-Go products; with libopenblas-dev installed, -tags openblas runs this about 5× faster)")
+		fmt.Fprintln(w, "(pure-Go products; with libopenblas-dev installed, -tags openblas runs this about 5× faster)")
 	}
 
 	evalTrain := subset(train, c.evalSize)
@@ -208,11 +220,11 @@ func run(c config) error {
 	var logw *csv.Writer
 	if c.out != "" {
 		if err := os.MkdirAll(c.out, 0o755); err != nil {
-			return err
+			return sum, err
 		}
 		f, err := os.Create(filepath.Join(c.out, "log.csv"))
 		if err != nil {
-			return err
+			return sum, err
 		}
 		defer f.Close()
 		logw = csv.NewWriter(f)
@@ -222,11 +234,14 @@ func run(c config) error {
 	eval := &evaluator{net: net, loss: loss}
 	logPoint := func(update, epoch int, secs float64) error {
 		tl, te := eval.errors(evalTrain)
+		if update == 0 {
+			sum.initialErr = te
+		}
 		_, se := eval.errors(evalTest)
 		if math.IsNaN(tl) || math.IsInf(tl, 0) {
 			return fmt.Errorf("training diverged at update %d (loss %v); lower -lr", update, tl)
 		}
-		fmt.Printf("update %6d  epoch %3d  %7.1fs  loss %.4f  train_err %.4f  test_err %.4f\n", update, epoch, secs, tl, te, se)
+		fmt.Fprintf(w, "update %6d  epoch %3d  %7.1fs  loss %.4f  train_err %.4f  test_err %.4f\n", update, epoch, secs, tl, te, se)
 		if logw != nil {
 			logw.Write([]string{strconv.Itoa(update), fmt.Sprintf("%.3f", secs), strconv.Itoa(epoch),
 				fmt.Sprintf("%.6g", tl), fmt.Sprintf("%.6g", te), fmt.Sprintf("%.6g", se)})
@@ -236,7 +251,7 @@ func run(c config) error {
 		return nil
 	}
 	if err := logPoint(0, 0, 0); err != nil {
-		return err
+		return sum, err
 	}
 
 	batches := datasets.NewBatches(nTrain, rng, datasets.BatchConfig{Size: c.batch})
@@ -251,13 +266,13 @@ func run(c config) error {
 		net.Forward(xb)
 		net.Backward(loss, xb)
 		if err := opt.Step(net.Records()); err != nil {
-			return fmt.Errorf("update %d: %w", updates+1, err)
+			return sum, fmt.Errorf("update %d: %w", updates+1, err)
 		}
 		trained += time.Since(start)
 		updates++
 		if c.logEvery > 0 && trained >= nextLog {
 			if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
-				return err
+				return sum, err
 			}
 			for nextLog <= trained {
 				nextLog += c.logEvery
@@ -265,12 +280,13 @@ func run(c config) error {
 		}
 	}
 	if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
-		return err
+		return sum, err
 	}
 	_, trainErr := eval.errors(train)
 	_, testErr := eval.errors(test)
-	fmt.Printf("final: updates=%d seconds=%.1f train_err=%.4f test_err=%.4f\n", updates, trained.Seconds(), trainErr, testErr)
-	return nil
+	fmt.Fprintf(w, "final: updates=%d seconds=%.1f train_err=%.4f test_err=%.4f\n", updates, trained.Seconds(), trainErr, testErr)
+	sum.updates, sum.seconds, sum.trainErr, sum.testErr = updates, trained.Seconds(), trainErr, testErr
+	return sum, nil
 }
 
 func numParams(sizes []int) int {
