@@ -35,6 +35,20 @@ type Layer struct {
 	BackScale float64
 	GradW     *mat.Dense
 	GradB     *mat.VecDense
+	// Extra holds the layer's parameters other than W and B, such as the
+	// gain γ and shift β of batch normalisation (thesis §3.6.2), each with
+	// its gradient of the risk. First-order optimizers update them like B;
+	// curvature-based optimizers, whose curvature covers only W and B, give
+	// them plain gradient steps and say so.
+	Extra []Param
+}
+
+// Param is a parameter vector outside the affine map, with the gradient of
+// the risk with respect to it, filled by the producer of the record.
+type Param struct {
+	Name  string
+	Value *mat.VecDense
+	Grad  *mat.VecDense
 }
 
 // Dims returns the layer's output and input sizes, n_out and n_in.
@@ -76,6 +90,11 @@ func (l *Layer) Check() {
 	}
 	if l.GradB != nil && l.GradB.Len() != out {
 		panic(fmt.Sprintf("secondorder: Layer.GradB has length %d, want %d", l.GradB.Len(), out))
+	}
+	for _, p := range l.Extra {
+		if p.Value == nil || p.Grad == nil || p.Value.Len() != p.Grad.Len() {
+			panic(fmt.Sprintf("secondorder: Layer.Extra %q needs Value and Grad of equal length", p.Name))
+		}
 	}
 }
 

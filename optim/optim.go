@@ -15,7 +15,10 @@
 package optim
 
 import (
+	"errors"
 	"fmt"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
 )
@@ -32,14 +35,47 @@ type Optimizer interface {
 // declared and nothing is assumed.
 type Needs struct {
 	// Back: each layer's Back (and BackScale) must hold backpropagated
-	// curvature vectors (exact GN/Fisher rows or Monte-Carlo Fisher samples).
+	// curvature vectors (exact GN/Fisher rows or Monte-Carlo Fisher samples,
+	// see package curvature's Estimator) when Step is called.
 	Back bool
+	// Loss: Problem.Loss must be set, to re-evaluate the risk on the
+	// current minibatch at the layers' current parameters.
+	Loss bool
+	// GNVec: Problem.GNVec must be set, to multiply directions by the
+	// Gauss–Newton (or Fisher) matrix of the current minibatch.
+	GNVec bool
 }
 
 // Needer is implemented by optimizers that need more than gradients.
 type Needer interface {
 	Needs() Needs
 }
+
+// Direction is a change of one layer's parameters, in the layer's shapes.
+type Direction struct {
+	W *mat.Dense
+	B *mat.VecDense
+}
+
+// Problem holds the optional capabilities that some methods need (see
+// Needs). They refer to the current minibatch: the caller sets them before
+// each Step, typically as closures over its network and batch.
+type Problem struct {
+	// Loss returns the risk (the mean loss) on the current minibatch at the
+	// layers' current W and B. Used for Levenberg–Marquardt damping
+	// adaptation (Martens & Grosse 2015 §6.5).
+	Loss func() (float64, error)
+	// GNVec writes into dst[k] the product of the Gauss–Newton (or Fisher)
+	// matrix of the current minibatch with the directions v (one per
+	// layer, all layers at once, so that cross-layer terms count), with dst
+	// shaped like v. Used for the exact quadratic model of K-FAC's learning
+	// rate and momentum (Martens & Grosse 2015 §7).
+	GNVec func(dst, v []Direction) error
+}
+
+// ErrMissingCapability is returned by Step when a need declared by Needs
+// is not provided.
+var ErrMissingCapability = errors.New("optim: missing capability")
 
 // checkLayers panics with a message prefixed by name when the layers are
 // not usable: nil fields, shape mismatches, or missing parameter gradients.

@@ -18,7 +18,8 @@ var _ Optimizer = (*SGD)(nil)
 //	θ ← θ + v                      (classical)
 //	θ ← θ + μ v − η ∇R             (Nesterov, in the form of Bengio et al. 2013)
 //
-// The zero value is plain SGD with learning rate 0.01.
+// Extra parameters of the layers (batch normalisation's γ and β) get the
+// same update as B. The zero value is plain SGD with learning rate 0.01.
 type SGD struct {
 	// Rate is the learning rate η; zero means 0.01. Negative is refused.
 	Rate float64
@@ -29,6 +30,7 @@ type SGD struct {
 
 	vw []*mat.Dense
 	vb []*mat.VecDense
+	ve [][]*mat.VecDense // velocities of the layers' Extra parameters
 }
 
 func (s *SGD) rate() float64 {
@@ -52,6 +54,9 @@ func (s *SGD) Step(layers []*secondorder.Layer) error {
 		for _, l := range layers {
 			axpy(l.W, -eta, l.GradW)
 			axpyVec(l.B, -eta, l.GradB)
+			for _, p := range l.Extra {
+				axpyVec(p.Value, -eta, p.Grad)
+			}
 		}
 		return nil
 	}
@@ -60,6 +65,9 @@ func (s *SGD) Step(layers []*secondorder.Layer) error {
 	for k, l := range layers {
 		momentumStep(l.W.RawMatrix(), s.vw[k].RawMatrix(), l.GradW.RawMatrix(), eta, mu, s.Nesterov)
 		momentumStepVec(l.B.RawVector(), s.vb[k].RawVector(), l.GradB.RawVector(), eta, mu, s.Nesterov)
+		for j, p := range l.Extra {
+			momentumStepVec(p.Value.RawVector(), s.ve[k][j].RawVector(), p.Grad.RawVector(), eta, mu, s.Nesterov)
+		}
 	}
 	return nil
 }
@@ -116,6 +124,9 @@ func (s *SGD) ensureState(layers []*secondorder.Layer) {
 			if rv, cv := s.vw[k].Dims(); rv != r || cv != c {
 				panic(fmt.Sprintf("optim: SGD: layer %d changed shape from %d×%d to %d×%d between steps", k, rv, cv, r, c))
 			}
+			if len(s.ve[k]) != len(l.Extra) {
+				panic(fmt.Sprintf("optim: SGD: layer %d has %d extra parameters, earlier steps had %d", k, len(l.Extra), len(s.ve[k])))
+			}
 		}
 		return
 	}
@@ -126,5 +137,10 @@ func (s *SGD) ensureState(layers []*secondorder.Layer) {
 		r, c := l.W.Dims()
 		s.vw = append(s.vw, mat.NewDense(r, c, nil))
 		s.vb = append(s.vb, mat.NewVecDense(r, nil))
+		var ve []*mat.VecDense
+		for _, p := range l.Extra {
+			ve = append(ve, mat.NewVecDense(p.Value.Len(), nil))
+		}
+		s.ve = append(s.ve, ve)
 	}
 }
