@@ -13,11 +13,14 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/netlib/blas/netlib"
 )
 
 // With the openblas build tag every package of the module (they all import
-// this one) runs gonum's BLAS on OpenBLAS through cgo.
+// this one) runs gonum's BLAS on OpenBLAS through cgo, and the symmetric
+// eigendecomposition and Cholesky factorization of gonum's LAPACK too (see
+// openblasLAPACK).
 //
 // OpenBLAS's own threads spin for a while after each call, which steals the
 // cores from the Go code that runs between two products (activations,
@@ -28,6 +31,7 @@ import (
 // Setting SECONDORDER_OPENBLAS=threads in the environment keeps OpenBLAS's
 // own threading instead (for comparison, or on machines where it wins).
 func init() {
+	lapack64.Use(openblasLAPACK{})
 	backend = "openblas"
 	if os.Getenv("SECONDORDER_OPENBLAS") == "threads" {
 		blas64.Use(netlib.Implementation{})

@@ -35,3 +35,37 @@ func BenchmarkDgemm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEigenSym and BenchmarkCholesky time the factorizations of the
+// curvature factors of the benchmark's widest layers (1000 × 1000), in
+// whichever backend the build selects.
+func BenchmarkEigenSym(b *testing.B) {
+	a := benchSPD(1000)
+	var e mat.EigenSym
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !e.Factorize(a, true) {
+			b.Fatal("failed")
+		}
+	}
+}
+
+func BenchmarkCholesky(b *testing.B) {
+	a := benchSPD(1000)
+	var c mat.Cholesky
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !c.Factorize(a) {
+			b.Fatal("failed")
+		}
+	}
+}
+
+func benchSPD(n int) *mat.SymDense {
+	rng := rand.New(rand.NewPCG(2, 2))
+	x := mat.NewDense(n, n, nil)
+	x.Apply(func(_, _ int, _ float64) float64 { return rng.NormFloat64() }, x)
+	s := mat.NewSymDense(n, nil)
+	s.SymOuterK(1, x)
+	return s
+}
