@@ -31,6 +31,11 @@ func snapshot(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, op string) *netSta
 	if net == nil || loss == nil {
 		panic(fmt.Sprintf("curvature: %s: nil network or loss", op))
 	}
+	if !net.Plain() {
+		// The R-operator and second-order passes below rebuild the network
+		// from W, b and the activations alone.
+		panic(fmt.Sprintf("curvature: %s: network has batch normalisation or whitened layers; exact Hessians, residuals and matrix-free products support plain affine networks only", op))
+	}
 	net.Forward(X)
 	recs := net.Records()
 	L := len(recs)

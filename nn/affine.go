@@ -16,15 +16,29 @@ import (
 // The layer owns its parameters and a per-layer record whose W and B are the
 // very same matrices, so that optimizers updating the record's W and B in
 // place update the layer. Do not replace the record's W or B.
+//
+// In a Network a layer may also normalise its affine output before the
+// activation (batch normalisation, see Norm and Network.SetNorm) and whiten
+// its input (natural neural networks, see Network.SetWhitened):
+//
+//	h_e = U (h − μ)          (whitened input; h_e = h without whitening)
+//	a   = W h_e + b          (the record's Input is h_e, its Grad is ∇_a l)
+//	z   = BN(a)              (z = a without normalisation)
+//	h'  = φ(z)
 type Affine struct {
 	w   *mat.Dense
 	b   *mat.VecDense
 	act Activation
 	rec secondorder.Layer
 
+	in   *mat.Dense // raw input h: the network's input copy or the previous layer's h
 	a    *mat.Dense // pre-activations of the last forward pass, n × n_out
-	h    *mat.Dense // outputs φ(a), n × n_out; the next layer's Input
+	z    *mat.Dense // activation inputs: a itself without normalisation
+	h    *mat.Dense // outputs φ(z), n × n_out; the next layer's raw input
 	back *mat.Dense // backing store of rec.Back
+
+	norm *normState // nil without normalisation
+	wh   *whitening // nil without whitening
 }
 
 // NewAffine returns an affine layer with n_in inputs, n_out outputs and
@@ -45,6 +59,7 @@ func NewAffine(in, out int, act Activation) *Affine {
 		h:    &mat.Dense{},
 		back: &mat.Dense{},
 	}
+	l.z = l.a
 	l.rec = secondorder.Layer{
 		W:     l.w,
 		B:     l.b,
@@ -71,10 +86,18 @@ func (l *Affine) Activation() Activation { return l.act }
 func (l *Affine) Record() *secondorder.Layer { return &l.rec }
 
 // PreActivations returns A = H Wᵀ + 1 bᵀ of the last forward pass (n × n_out),
-// owned by the layer.
+// owned by the layer, with H the record's Input (the whitened input for a
+// whitened layer). For a normalised layer this is the input of the
+// normalisation, not of the activation (see ActInputs).
 func (l *Affine) PreActivations() *mat.Dense { return l.a }
 
-// Outputs returns φ(A) of the last forward pass (n × n_out), owned by the
+// ActInputs returns the inputs Z of the activation in the last forward pass
+// (n × n_out), owned by the layer: the normalised pre-activations
+// z = BN(a) for a normalised layer, the very matrix PreActivations returns
+// otherwise.
+func (l *Affine) ActInputs() *mat.Dense { return l.z }
+
+// Outputs returns φ(Z) of the last forward pass (n × n_out), owned by the
 // layer.
 func (l *Affine) Outputs() *mat.Dense { return l.h }
 
@@ -106,16 +129,50 @@ func (l *Affine) Linear(dst, h *mat.Dense) {
 
 // resize shapes the layer's batch buffers for n examples.
 func (l *Affine) resize(n int) {
-	out, _ := l.w.Dims()
+	out, in := l.w.Dims()
 	resize(l.a, n, out)
 	resize(l.h, n, out)
 	resize(l.rec.Grad, n, out)
+	if l.norm != nil {
+		resize(l.z, n, out)
+		if l.norm.kind == BatchNorm {
+			resize(l.norm.xhat, n, out)
+		}
+	}
+	if l.wh != nil {
+		resize(l.wh.he, n, in)
+	}
 }
 
-// forward computes A = H Wᵀ + 1 bᵀ and φ(A) from the record's Input.
-func (l *Affine) forward() {
+// forward computes the whitened input (whitened layers), A = H Wᵀ + 1 bᵀ,
+// the normalisation Z = BN(A) (normalised layers; with the batch's
+// statistics when batch is set, updating the running averages when update
+// is set too) and φ(Z).
+func (l *Affine) forward(batch, update bool) {
+	if l.wh != nil {
+		l.wh.forward(l.in)
+	}
 	l.Linear(l.a, l.rec.Input)
-	l.act.Forward(l.h, l.a)
+	if l.norm != nil {
+		l.norm.forward(l.z, l.a, batch, update)
+	}
+	l.act.Forward(l.h, l.z)
+}
+
+// backInput writes into dst (m × n_in) the gradient with respect to the
+// layer's raw input h of the rows g (m × n_out) given with respect to a:
+// dst = g W, or g V U for a whitened layer (rows Uᵀ Vᵀ g_r, U symmetric).
+func (l *Affine) backInput(dst, g *mat.Dense) {
+	if l.wh == nil {
+		gemm(blas.NoTrans, blas.NoTrans, 1, g, l.w, 0, dst)
+		return
+	}
+	m, _ := g.Dims()
+	_, in := l.w.Dims()
+	tmp := l.wh.tmp
+	resize(tmp, m, in)
+	gemm(blas.NoTrans, blas.NoTrans, 1, g, l.w, 0, tmp)
+	gemm(blas.NoTrans, blas.NoTrans, 1, tmp, l.wh.u, 0, dst)
 }
 
 // paramGrads fills GradW = (1/n) Gradᵀ Input and GradB = (1/n) Σ_i Grad_i

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -16,11 +15,16 @@ import (
 //	GradB  n_out         (1/n) Σ_i Grad_i
 //
 // starting from Grad_L = loss.GradA and using
-// Grad_{l−1} = φ'_{l−1} ⊙ (Grad_l W_l) (J_φᵀ (Grad_l W_l) in general).
-// It panics if the loss does not accept the output activation.
+// Grad_{l−1} = φ'_{l−1} ⊙ (Grad_l W_l) (J_φᵀ (Grad_l W_l) in general;
+// Grad_l V_l U_l for a whitened layer l, see SetWhitened). Normalised
+// layers turn the gradient with respect to their activation's input into
+// Grad = ∇_a l through the normalisation's backward pass (coupling the
+// examples in training mode) and fill the gradients of their Extra
+// parameters γ and β (see Norm). It panics if the loss does not accept the
+// output activation.
 //
-// Cost: two gemms per layer. At a fixed batch size it does not allocate
-// when Y is a *mat.Dense.
+// Cost: two gemms per layer (three for whitened layers). At a fixed batch
+// size it does not allocate when Y is a *mat.Dense.
 func (net *Network) Backward(loss Loss, Y mat.Matrix) {
 	net.checkForward("Backward")
 	net.checkLoss("Backward", loss)
@@ -29,11 +33,14 @@ func (net *Network) Backward(loss Loss, Y mat.Matrix) {
 	loss.GradA(last.rec.Grad, net.Output(), y)
 	for l := len(net.layers) - 1; l >= 0; l-- {
 		ly := net.layers[l]
+		if ly.norm != nil {
+			ly.norm.backward(ly.rec.Grad)
+		}
 		ly.paramGrads()
 		if l > 0 {
 			prev := net.layers[l-1]
-			gemm(blas.NoTrans, blas.NoTrans, 1, ly.rec.Grad, ly.w, 0, prev.rec.Grad)
-			prev.act.Backward(prev.rec.Grad, prev.rec.Grad, prev.a, prev.h, nil)
+			ly.backInput(prev.rec.Grad, ly.rec.Grad)
+			prev.act.Backward(prev.rec.Grad, prev.rec.Grad, prev.z, prev.h, nil)
 		}
 	}
 }
@@ -57,10 +64,20 @@ func (net *Network) Backward(loss Loss, Y mat.Matrix) {
 // themselves.
 //
 // Grad, GradW and GradB are not touched. V may be the output layer's Back.
-// Cost: one m × n_out × n_in gemm per layer. At a fixed m it does not
-// allocate.
+// Cost: one m × n_out × n_in gemm per layer (plus m × n_in × n_in for a
+// whitened layer). At a fixed m it does not allocate.
+//
+// With normalised layers, a_l is the affine output before the
+// normalisation and a_L the logits (the output activation's inputs, see
+// Output). The vector backward passes (this one, BackwardGN, BackwardFisher
+// and BackwardMC) need per-example jacobians, which batch normalisation in
+// training mode does not have: they panic when the last Forward ran a
+// normalised layer in training mode. In evaluation mode (SetTraining(false)
+// before Forward) the normalisation is a fixed affine map per unit and the
+// passes are exact.
 func (net *Network) BackwardVectors(V mat.Matrix, idx []int) {
 	net.checkForward("BackwardVectors")
+	net.checkPerExample("BackwardVectors")
 	k := net.sizes[len(net.sizes)-1]
 	m, c := V.Dims()
 	if c != k {
@@ -106,14 +123,17 @@ func (net *Network) backVectors(idx []int) {
 	m, _ := net.layers[L-1].back.Dims()
 	for l := L - 1; l >= 0; l-- {
 		ly := net.layers[l]
+		if ly.norm != nil {
+			ly.norm.scaleRows(ly.back)
+		}
 		ly.rec.Back = ly.back
 		ly.rec.BackScale = scale
 		if l > 0 {
 			prev := net.layers[l-1]
 			out, _ := prev.w.Dims()
 			resize(prev.back, m, out)
-			gemm(blas.NoTrans, blas.NoTrans, 1, ly.back, ly.w, 0, prev.back)
-			prev.act.Backward(prev.back, prev.back, prev.a, prev.h, idx)
+			ly.backInput(prev.back, ly.back)
+			prev.act.Backward(prev.back, prev.back, prev.z, prev.h, idx)
 		}
 	}
 }
@@ -129,6 +149,7 @@ func (net *Network) backVectors(idx []int) {
 // rows, rows i·k … i·k+k−1 belonging to example i.
 func (net *Network) BackwardGN(loss Loss, Y mat.Matrix, s Split) {
 	net.checkForward("BackwardGN")
+	net.checkPerExample("BackwardGN")
 	net.checkLoss("BackwardGN", loss)
 	net.backwardExact(loss, GaussNewton, s, net.targets("BackwardGN", Y))
 }
@@ -137,6 +158,7 @@ func (net *Network) BackwardGN(loss Loss, Y mat.Matrix, s Split) {
 // 3.II at the logits, which depends neither on the targets nor on the split.
 func (net *Network) BackwardFisher(loss Loss) {
 	net.checkForward("BackwardFisher")
+	net.checkPerExample("BackwardFisher")
 	net.checkLoss("BackwardFisher", loss)
 	net.backwardExact(loss, Fisher, SplitLogits, nil)
 }
@@ -172,6 +194,7 @@ func (net *Network) backwardExact(loss Loss, c Curvature, s Split, y *mat.Dense)
 // At a fixed batch size it does not allocate.
 func (net *Network) BackwardMC(loss Loss, rng *rand.Rand) {
 	net.checkForward("BackwardMC")
+	net.checkPerExample("BackwardMC")
 	net.checkLoss("BackwardMC", loss)
 	k := net.sizes[len(net.sizes)-1]
 	resize(net.ys, net.n, k)

@@ -14,6 +14,19 @@
 // (BackwardVectors, BackwardGN, BackwardFisher, BackwardMC) fill Back and
 // BackScale with backpropagated curvature vectors (thesis §3.1.4, §3.2.2).
 //
+// Layers can be reparametrised (thesis §3.5.2, §3.6.2). SetNorm adds batch
+// normalisation or mean-only batch normalisation of the affine output
+// before the activation, with the gain γ and shift β in the record's Extra
+// parameters and the record's Grad still ∇_a l through the normalisation's
+// backward pass (see Norm); SetTraining switches between the batch's
+// statistics and running averages. SetWhitened makes a layer whitened as in
+// natural neural networks, a = V U (h − μ) + d, with the record's W = V,
+// B = d and Input = U(h − μ); Whiten re-estimates U and μ from a sample and
+// changes V and d so that the network's function is unchanged.
+// NewNormalized, NewAutoencoderNorm and NewAutoencoderWhitened build such
+// networks, and Plain reports whether a network has none of this. Params,
+// SetParams and ParamGrads cover W and b only.
+//
 // Losses (Quadratic, BinaryCrossEntropy, CrossEntropy) give values,
 // gradients with respect to the outputs f and to the output pre-activations
 // a (the logits), the curvature matrices D of tables 3.I and 3.II, square-root
@@ -28,5 +41,6 @@
 // network are valid until the next call that rewrites them.
 //
 // Shape errors are programmer errors and panic with messages prefixed "nn: ";
-// bad files make Load and Read return errors.
+// bad files make Load and Read return errors, and so does bad data in
+// Whiten.
 package nn

@@ -21,10 +21,18 @@ var (
 )
 
 // Init initializes every layer with init, drawing from rng in layer order,
-// so that a fixed seed gives a fixed network.
+// so that a fixed seed gives a fixed network. It also resets normalised
+// layers to γ = 1, β = 0, running mean 0 and running variance 1, and
+// whitened layers to U = I, μ = 0 (so that V, d are the initial W, b).
 func (net *Network) Init(init Initializer, rng *rand.Rand) {
 	for _, l := range net.layers {
 		init.Init(l.w, l.b, rng)
+		if l.norm != nil {
+			l.norm.reset()
+		}
+		if l.wh != nil {
+			l.wh.reset()
+		}
 	}
 }
 

@@ -13,31 +13,49 @@ import (
 	"path/filepath"
 )
 
-// The network file format, version 1. All integers and floats are
+// The network file format, versions 1 and 2. All integers and floats are
 // little-endian:
 //
 //	offset   size          field
 //	0        8             magic "SOGO.NN\n"
-//	8        uint32        format version, 1
+//	8        uint32        format version, 1 or 2
 //	12       uint32        L, the number of affine layers, 1 ≤ L ≤ 65535
 //	16       (L+1)×uint32  layer sizes n_0 … n_L, each in [1, 2²⁴]
 //	         L×uint8       activation ids: 0 identity, 1 sigmoid, 2 tanh,
 //	                       3 relu, 4 softmax (softmax only on layer L−1)
+//	         L×uint8       version 2 only: layer flags, bits 0–1 the
+//	                       normalisation (0 none, 1 batch, 2 mean-only),
+//	                       bit 2 set for a whitened layer, other bits zero
 //	         uint32        CRC-32C (Castagnoli) of the header bytes above
 //	         P×float64     the parameters in Params order: for each layer
 //	                       θ_l = [vec(W_l); b_l], vec stacking the columns of
 //	                       W_l (n_{l+1} × n_l); P = Σ_l n_{l+1}(n_l+1)
+//	         …             version 2 only, for each layer l in order:
+//	                       if normalised, ε and momentum (2 float64), then
+//	                       for batch: γ, β, running mean, running variance,
+//	                       for mean-only: β, running mean (n_{l+1} float64
+//	                       each); then if whitened, μ (n_l float64) and U
+//	                       (n_l × n_l float64, row by row)
 //	         uint32        CRC-32C of all the bytes above
 //
-// The header checksum lets a reader reject a corrupt header before
-// allocating for the parameters; bytes after the final checksum are not
-// read.
+// Save writes version 1 for plain networks (Plain), so that their files
+// stay readable by version-1 readers, and version 2 otherwise; Load and Read
+// accept both. The training mode is not saved: Read returns a network in
+// training mode. The header checksum lets a reader reject a corrupt header
+// before allocating for the parameters; bytes after the final checksum are
+// not read.
 const (
 	fileMagic   = "SOGO.NN\n"
-	fileVersion = 1
+	fileVersion = 2
 	maxLayers   = 1 << 16
 	maxSize     = 1 << 24
 	maxParams   = 1 << 31
+)
+
+// Layer flags of the version-2 header.
+const (
+	flagNormMask = 0x3
+	flagWhitened = 0x4
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -76,8 +94,11 @@ func mismatchErr(format string, args ...any) error {
 }
 
 // Save writes the network's architecture and parameters to w in the
-// versioned binary format documented above. It returns an error if w fails
-// or an activation is not one of the package's.
+// versioned binary format documented above, with the normalisation
+// parameters and running statistics and the whitening U, μ of its layers
+// (version 2), so that Read gives back a network that computes exactly the
+// same function. It returns an error if w fails or an activation is not one
+// of the package's.
 func (net *Network) Save(w io.Writer) error {
 	ids := make([]uint8, len(net.layers))
 	for l, ly := range net.layers {
@@ -87,14 +108,27 @@ func (net *Network) Save(w io.Writer) error {
 		}
 		ids[l] = id
 	}
-	hdr := make([]byte, 0, 16+4*len(net.sizes)+len(ids)+4)
+	version := uint32(1)
+	if !net.Plain() {
+		version = 2
+	}
+	hdr := make([]byte, 0, 16+4*len(net.sizes)+2*len(ids)+4)
 	hdr = append(hdr, fileMagic...)
-	hdr = binary.LittleEndian.AppendUint32(hdr, fileVersion)
+	hdr = binary.LittleEndian.AppendUint32(hdr, version)
 	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(net.layers)))
 	for _, s := range net.sizes {
 		hdr = binary.LittleEndian.AppendUint32(hdr, uint32(s))
 	}
 	hdr = append(hdr, ids...)
+	if version == 2 {
+		for _, ly := range net.layers {
+			f := uint8(ly.Norm())
+			if ly.wh != nil {
+				f |= flagWhitened
+			}
+			hdr = append(hdr, f)
+		}
+	}
 	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, crcTable))
 
 	sum := crc32.New(crcTable)
@@ -102,18 +136,32 @@ func (net *Network) Save(w io.Writer) error {
 	if _, err := mw.Write(hdr); err != nil {
 		return fmt.Errorf("nn: Save: %w", err)
 	}
-	theta := net.Params(nil)
 	buf := make([]byte, 0, 8*4096)
-	for len(theta) > 0 {
-		c := min(len(theta), 4096)
-		buf = buf[:0]
-		for _, v := range theta[:c] {
-			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+	write := func(v []float64) error {
+		for len(v) > 0 {
+			c := min(len(v), 4096)
+			buf = buf[:0]
+			for _, x := range v[:c] {
+				buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(x))
+			}
+			if _, err := mw.Write(buf); err != nil {
+				return fmt.Errorf("nn: Save: %w", err)
+			}
+			v = v[c:]
 		}
-		if _, err := mw.Write(buf); err != nil {
-			return fmt.Errorf("nn: Save: %w", err)
+		return nil
+	}
+	if err := write(net.Params(nil)); err != nil {
+		return err
+	}
+	if version == 2 {
+		for _, ly := range net.layers {
+			for _, v := range ly.extraValues() {
+				if err := write(v); err != nil {
+					return err
+				}
+			}
 		}
-		theta = theta[c:]
 	}
 	if _, err := w.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32())); err != nil {
 		return fmt.Errorf("nn: Save: %w", err)
@@ -121,10 +169,49 @@ func (net *Network) Save(w io.Writer) error {
 	return nil
 }
 
+// extraValues returns the layer's values saved after the parameters in
+// version 2, in file order, aliasing the layer's storage except for the
+// first slice of a normalised layer, a copy of ε and the momentum.
+func (l *Affine) extraValues() [][]float64 {
+	var v [][]float64
+	if s := l.norm; s != nil {
+		v = append(v, []float64{s.eps, s.momentum})
+		if s.kind == BatchNorm {
+			v = append(v, s.gamma.RawVector().Data)
+		}
+		v = append(v, s.beta.RawVector().Data, s.runMean.RawVector().Data)
+		if s.kind == BatchNorm {
+			v = append(v, s.runVar.RawVector().Data)
+		}
+	}
+	if w := l.wh; w != nil {
+		raw := w.u.RawMatrix()
+		v = append(v, w.mu.RawVector().Data, raw.Data[:raw.Rows*raw.Stride])
+	}
+	return v
+}
+
+// numExtra returns the number of version-2 values after the parameters of
+// a layer n_in → n_out with the given flags.
+func numExtra(in, out int, flags uint8) int {
+	n := 0
+	switch Norm(flags & flagNormMask) {
+	case BatchNorm:
+		n += 2 + 4*out
+	case MeanOnlyBatchNorm:
+		n += 2 + 2*out
+	}
+	if flags&flagWhitened != 0 {
+		n += in + in*in
+	}
+	return n
+}
+
 // header is the architecture read from a file.
 type header struct {
 	sizes []int
 	acts  []Activation
+	flags []uint8 // per layer (zeros for version 1)
 }
 
 // fileReader reads from r, accumulating the checksum of what it read.
@@ -153,14 +240,19 @@ func readHeader(f *fileReader) (header, error) {
 	if string(b[:8]) != fileMagic {
 		return h, formatErr(nil, "not a network file: bad magic %q", b[:8])
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != fileVersion {
-		return h, formatErr(nil, "unsupported network file version %d, want %d", v, fileVersion)
+	version := binary.LittleEndian.Uint32(b[8:])
+	if version != 1 && version != 2 {
+		return h, formatErr(nil, "unsupported network file version %d, want 1 or %d", version, fileVersion)
 	}
 	nl := binary.LittleEndian.Uint32(b[12:])
 	if nl == 0 || nl > maxLayers {
 		return h, formatErr(nil, "invalid layer count %d in file header", nl)
 	}
-	rest := make([]byte, 4*(nl+1)+nl+4)
+	nflags := uint32(0)
+	if version == 2 {
+		nflags = nl
+	}
+	rest := make([]byte, 4*(nl+1)+nl+nflags+4)
 	if err := f.read("header", rest); err != nil {
 		return h, err
 	}
@@ -177,14 +269,19 @@ func readHeader(f *fileReader) (header, error) {
 			return h, formatErr(nil, "invalid layer size %d at position %d in file header", s, l)
 		}
 		h.sizes[l] = int(s)
-		if l > 0 {
-			params += h.sizes[l] * (h.sizes[l-1] + 1)
-			if params > maxParams {
-				return h, formatErr(nil, "file declares more than %d parameters", maxParams)
-			}
+	}
+	h.flags = make([]uint8, nl)
+	copy(h.flags, rest[4*(nl+1)+nl:len(rest)-4])
+	for l, f := range h.flags {
+		if f&^(flagNormMask|flagWhitened) != 0 || !Norm(f&flagNormMask).valid() {
+			return h, formatErr(nil, "invalid flags %#x for layer %d in file header", f, l)
+		}
+		params += h.sizes[l+1]*(h.sizes[l]+1) + numExtra(h.sizes[l], h.sizes[l+1], f)
+		if params > maxParams {
+			return h, formatErr(nil, "file declares more than %d parameters", maxParams)
 		}
 	}
-	ids := rest[4*(nl+1) : len(rest)-4]
+	ids := rest[4*(nl+1) : 4*(nl+1)+nl]
 	h.acts = make([]Activation, nl)
 	for l, id := range ids {
 		act, ok := activationFromID(id)
@@ -199,32 +296,59 @@ func readHeader(f *fileReader) (header, error) {
 	return h, nil
 }
 
-// readParams reads the parameters and the final checksum.
-func readParams(f *fileReader, sizes []int) ([]float64, error) {
-	theta := make([]float64, 0, numParams(sizes))
+// readParams reads the parameters θ, the version-2 values of every layer
+// (extra[l], in the order of Affine.extraValues) and the final checksum.
+func readParams(f *fileReader, h header) (theta []float64, extra [][]float64, err error) {
+	sizes := h.sizes
 	buf := make([]byte, 8*4096)
-	for l := 1; l < len(sizes); l++ {
-		left := sizes[l] * (sizes[l-1] + 1)
-		for left > 0 {
-			c := min(left, 4096)
-			if err := f.read(fmt.Sprintf("layer %d parameters", l-1), buf[:8*c]); err != nil {
+	read := func(what string, n int) ([]float64, error) {
+		v := make([]float64, 0, n)
+		for n > 0 {
+			c := min(n, 4096)
+			if err := f.read(what, buf[:8*c]); err != nil {
 				return nil, err
 			}
 			for j := 0; j < c; j++ {
-				theta = append(theta, math.Float64frombits(binary.LittleEndian.Uint64(buf[8*j:])))
+				v = append(v, math.Float64frombits(binary.LittleEndian.Uint64(buf[8*j:])))
 			}
-			left -= c
+			n -= c
+		}
+		return v, nil
+	}
+	theta = make([]float64, 0, numParams(sizes))
+	for l := 1; l < len(sizes); l++ {
+		v, err := read(fmt.Sprintf("layer %d parameters", l-1), sizes[l]*(sizes[l-1]+1))
+		if err != nil {
+			return nil, nil, err
+		}
+		theta = append(theta, v...)
+	}
+	extra = make([][]float64, len(h.flags))
+	for l, fl := range h.flags {
+		if n := numExtra(sizes[l], sizes[l+1], fl); n > 0 {
+			if extra[l], err = read(fmt.Sprintf("layer %d normalisation and whitening", l), n); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	want := f.sum.Sum32()
 	b := make([]byte, 4)
 	if err := f.read("checksum", b); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if binary.LittleEndian.Uint32(b) != want {
-		return nil, formatErr(nil, "checksum mismatch: file is corrupt")
+		return nil, nil, formatErr(nil, "checksum mismatch: file is corrupt")
 	}
-	return theta, nil
+	for l, fl := range h.flags {
+		if Norm(fl&flagNormMask) == NoNorm {
+			continue
+		}
+		eps, m := extra[l][0], extra[l][1]
+		if !(eps > 0) || math.IsInf(eps, 0) || !(m > 0 && m <= 1) {
+			return nil, nil, formatErr(nil, "layer %d: invalid normalisation ε %v or momentum %v", l, eps, m)
+		}
+	}
+	return theta, extra, nil
 }
 
 func numParams(sizes []int) int {
@@ -235,8 +359,23 @@ func numParams(sizes []int) int {
 	return p
 }
 
+// setExtra sets the layer's version-2 values from the file order.
+func (l *Affine) setExtra(v []float64) {
+	if l.norm != nil {
+		l.norm.eps, l.norm.momentum = v[0], v[1]
+	}
+	for _, dst := range l.extraValues() {
+		copy(dst, v[:len(dst)])
+		v = v[len(dst):]
+	}
+	if l.wh != nil {
+		l.wh.setUMu()
+	}
+}
+
 // Load reads parameters saved by Save into the network. The file must have
-// the network's architecture; otherwise Load returns an error matching
+// the network's architecture, including the normalisation and whitening of
+// every layer (a version-1 file has neither); otherwise Load returns an error matching
 // ErrMismatch that names the first difference, e.g.
 // "nn: layer 3 weights are 250×500 in file, network has 30×250". A
 // truncated or corrupt file gives an error matching ErrFormat. On error the
@@ -261,13 +400,29 @@ func (net *Network) Load(r io.Reader) error {
 		if h.acts[l].Name() != ly.act.Name() {
 			return mismatchErr("layer %d activation is %s in file, network has %s", l, h.acts[l].Name(), ly.act.Name())
 		}
+		if fn := Norm(h.flags[l] & flagNormMask); fn != ly.Norm() {
+			return mismatchErr("layer %d normalisation is %s in file, network has %s", l, fn, ly.Norm())
+		}
+		if fw := h.flags[l]&flagWhitened != 0; fw != ly.Whitened() {
+			return mismatchErr("layer %d whitening is %s in file, network has %s", l, onOff(fw), onOff(ly.Whitened()))
+		}
 	}
-	theta, err := readParams(f, h.sizes)
+	theta, extra, err := readParams(f, h)
 	if err != nil {
 		return err
 	}
 	net.SetParams(theta)
+	for l, ly := range net.layers {
+		ly.setExtra(extra[l])
+	}
 	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // Read constructs a network from a file written by Save, with the file's
@@ -279,12 +434,23 @@ func Read(r io.Reader) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	theta, err := readParams(f, h.sizes)
+	theta, extra, err := readParams(f, h)
 	if err != nil {
 		return nil, err
 	}
 	net := New(h.sizes, h.acts)
+	for l, fl := range h.flags {
+		if k := Norm(fl & flagNormMask); k != NoNorm {
+			net.SetNorm(l, k)
+		}
+		if fl&flagWhitened != 0 {
+			net.SetWhitened(l, true)
+		}
+	}
 	net.SetParams(theta)
+	for l, ly := range net.layers {
+		ly.setExtra(extra[l])
+	}
 	return net, nil
 }
 

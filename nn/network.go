@@ -14,6 +14,10 @@ import (
 //
 //	h_0 = x,   a_l = W_l h_l + b_l,   h_{l+1} = φ_l(a_l),   f = h_L.
 //
+// Layers may normalise their affine outputs (SetNorm) and whiten their
+// inputs (SetWhitened); the network is then in training mode or evaluation
+// mode (SetTraining).
+//
 // It owns the buffers of the forward and backward passes and reuses them:
 // matrices it returns are valid until the next call that rewrites them.
 // A Network is not safe for concurrent use.
@@ -21,6 +25,8 @@ type Network struct {
 	sizes   []int
 	layers  []*Affine
 	records []*secondorder.Layer
+
+	training bool // training mode (see SetTraining)
 
 	n   int        // batch size of the last Forward, 0 before
 	x   *mat.Dense // copy of the input batch, layer 0's Input
@@ -48,7 +54,7 @@ func New(sizes []int, acts []Activation) *Network {
 			panic(fmt.Sprintf("nn: New: size %d is %d, must be positive", l, s))
 		}
 	}
-	net := &Network{sizes: append([]int(nil), sizes...), x: &mat.Dense{}, y: &mat.Dense{}, ys: &mat.Dense{}}
+	net := &Network{sizes: append([]int(nil), sizes...), training: true, x: &mat.Dense{}, y: &mat.Dense{}, ys: &mat.Dense{}}
 	for l, act := range acts {
 		if act == nil {
 			panic(fmt.Sprintf("nn: New: activation %d is nil", l))
@@ -58,10 +64,11 @@ func New(sizes []int, acts []Activation) *Network {
 		}
 		ly := NewAffine(sizes[l], sizes[l+1], act)
 		if l == 0 {
-			ly.rec.Input = net.x
+			ly.in = net.x
 		} else {
-			ly.rec.Input = net.layers[l-1].h
+			ly.in = net.layers[l-1].h
 		}
+		ly.rec.Input = ly.in
 		net.layers = append(net.layers, ly)
 		net.records = append(net.records, &ly.rec)
 	}
@@ -113,29 +120,73 @@ func (net *Network) Records() []*secondorder.Layer { return net.records }
 // the first.
 func (net *Network) BatchSize() int { return net.n }
 
-// Output returns the output layer's activation, pre-activations (logits) and
-// outputs of the last Forward.
+// Output returns the output layer's activation, the inputs of that
+// activation (the logits: the pre-activations, normalised if the output
+// layer is) and the outputs of the last Forward.
 func (net *Network) Output() Output {
 	last := net.layers[len(net.layers)-1]
-	return Output{Act: last.act, A: last.a, F: last.h}
+	return Output{Act: last.act, A: last.z, F: last.h}
+}
+
+// Plain reports whether every layer is a plain affine layer, without
+// normalisation or whitening: then a_l = W_l h_l + b_l with h_l the
+// previous layer's outputs, as code that recomputes the network from its
+// weights and activations (such as package curvature's network-level
+// matrices) assumes.
+func (net *Network) Plain() bool {
+	for _, ly := range net.layers {
+		if ly.norm != nil || ly.wh != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// invalidate forgets the last forward pass, whose buffers no longer match
+// the network's layers.
+func (net *Network) invalidate() {
+	net.n = 0
+	net.backIdx = nil
+	for _, ly := range net.layers {
+		ly.rec.Back = nil
+		ly.rec.BackScale = 0
+	}
 }
 
 // Forward computes the network's outputs f for a batch X (n × sizes[0], one
 // example per row) and returns them (n × sizes[L]) in a buffer owned by the
 // network, valid until the next Forward. It copies X into layer 0's record
 // Input and leaves in every layer's record Input = h_l, the activation that
-// entered the layer, and in every layer the pre-activations A_l; the
-// output layer's A are the logits (see Output). It clears the records' Back.
+// entered the layer (its whitened version U(h_l − μ) for a whitened layer),
+// and in every layer the pre-activations A_l; the output layer's activation
+// inputs are the logits (see Output). It clears the records' Back.
 //
-// Cost: one n × n_in × n_out gemm per layer. At a fixed batch size it does
-// not allocate.
+// In training mode, normalised layers use the batch's statistics, which
+// needs n ≥ 2, and update their running averages (see SetTraining).
+//
+// Cost: one n × n_in × n_out gemm per layer, plus one n × n_in × n_in gemm
+// per whitened layer. At a fixed batch size it does not allocate.
 func (net *Network) Forward(X mat.Matrix) *mat.Dense {
+	net.forward(X, net.training)
+	return net.layers[len(net.layers)-1].h
+}
+
+// forward is Forward, with the running averages of normalised layers
+// updated only when update is set.
+func (net *Network) forward(X mat.Matrix, update bool) {
 	r, c := X.Dims()
 	if c != net.sizes[0] {
 		panic(fmt.Sprintf("nn: Forward: input is %d×%d, network wants n×%d", r, c, net.sizes[0]))
 	}
 	if r == 0 {
 		panic("nn: Forward: empty batch")
+	}
+	if r == 1 && net.training {
+		for l, ly := range net.layers {
+			if ly.norm != nil {
+				panic(fmt.Sprintf("nn: Forward: layer %d: batch normalisation in training mode needs at least 2 examples, have 1", l))
+			}
+		}
 	}
 	if r != net.n {
 		resize(net.x, r, c)
@@ -148,12 +199,11 @@ func (net *Network) Forward(X mat.Matrix) *mat.Dense {
 		net.x.Copy(X)
 	}
 	for _, l := range net.layers {
-		l.forward()
+		l.forward(net.training, update)
 		l.rec.Back = nil
 		l.rec.BackScale = 0
 	}
 	net.backIdx = nil
-	return net.layers[len(net.layers)-1].h
 }
 
 // Risk runs Forward on X and returns the loss averaged over the batch,

@@ -2,7 +2,10 @@ package nn
 
 import "fmt"
 
-// NumParams returns the number of parameters, Σ_l n_out·(n_in+1).
+// NumParams returns the number of parameters, Σ_l n_out·(n_in+1): the
+// weights and biases (V and d of whitened layers). The γ and β of
+// normalised layers are not counted: they are the records' Extra
+// parameters.
 func (net *Network) NumParams() int {
 	p := 0
 	for _, l := range net.layers {
