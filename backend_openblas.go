@@ -89,3 +89,34 @@ func (s splitGemm) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []
 	}
 	wg.Wait()
 }
+
+// Dtrsm solves op(A) X = alpha B or X op(A) = alpha B for X (row-major),
+// splitting B's independent columns (side Left) or rows (side Right)
+// across goroutines for large systems.
+func (s splitGemm) Dtrsm(side blas.Side, ul blas.Uplo, tA blas.Transpose, d blas.Diag, m, n int, alpha float64, a []float64, lda int, b []float64, ldb int) {
+	p := runtime.GOMAXPROCS(0)
+	k := m // order of A
+	split := n
+	if side == blas.Right {
+		k, split = n, m
+	}
+	if p < 2 || k*k*split < splitMin || split < 2*p {
+		s.Implementation.Dtrsm(side, ul, tA, d, m, n, alpha, a, lda, b, ldb)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (split + p - 1) / p
+	for lo := 0; lo < split; lo += chunk {
+		hi := min(lo+chunk, split)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if side == blas.Left {
+				s.Implementation.Dtrsm(side, ul, tA, d, m, hi-lo, alpha, a, lda, b[lo:], ldb)
+			} else {
+				s.Implementation.Dtrsm(side, ul, tA, d, hi-lo, n, alpha, a, lda, b[lo*ldb:], ldb)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -56,3 +56,42 @@ func TestSplitGemm(t *testing.T) {
 		t.Errorf("Backend() = %q with the openblas tag", Backend())
 	}
 }
+
+// TestSplitTrsm checks the goroutine-split Dtrsm against gonum's for both
+// sides, triangles and transpositions, with padded strides.
+func TestSplitTrsm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, sh := range [][2]int{{200, 150}, {150, 200}, {3, 5}} {
+		m, n := sh[0], sh[1]
+		for _, side := range []blas.Side{blas.Left, blas.Right} {
+			for _, ul := range []blas.Uplo{blas.Upper, blas.Lower} {
+				for _, tA := range []blas.Transpose{blas.NoTrans, blas.Trans} {
+					k := m
+					if side == blas.Right {
+						k = n
+					}
+					lda, ldb := k+2, n+3
+					a := make([]float64, k*lda)
+					for i := range a {
+						a[i] = 0.1 * rng.NormFloat64()
+					}
+					for i := 0; i < k; i++ {
+						a[i*lda+i] = 2 + rng.Float64()
+					}
+					b := make([]float64, m*ldb)
+					for i := range b {
+						b[i] = rng.NormFloat64()
+					}
+					want := append([]float64(nil), b...)
+					splitGemm{}.Dtrsm(side, ul, tA, blas.NonUnit, m, n, 0.5, a, lda, b, ldb)
+					gonum.Implementation{}.Dtrsm(side, ul, tA, blas.NonUnit, m, n, 0.5, a, lda, want, ldb)
+					for i := range b {
+						if d := b[i] - want[i]; d > 1e-10 || d < -1e-10 {
+							t.Fatalf("%dx%d side %c uplo %c trans %c: element %d: got %v, want %v", m, n, side, ul, tA, i, b[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

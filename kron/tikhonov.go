@@ -121,6 +121,16 @@ func (f *FactoredTikhonov) Solve(dst *mat.Dense, x mat.Matrix) {
 	f.k.Solve(dst, x)
 }
 
+// SolveOuter is Solve for X = scale · Lᵀ R given by its factors (see
+// CholeskyKron.SolveOuter); L and R are overwritten.
+func (f *FactoredTikhonov) SolveOuter(dst *mat.Dense, scale float64, l, r *mat.Dense) {
+	f.k.check("FactoredTikhonov.SolveOuter")
+	f.k.SolveOuter(dst, scale, l, r)
+}
+
+// UseOuter reports whether SolveOuter with m rows is cheaper than Solve.
+func (f *FactoredTikhonov) UseOuter(m int) bool { return f.k.UseOuter(m) }
+
 // SolveVec writes the approximate (A⊗B + λI)⁻¹ v into dst, for v of length
 // n_A n_B. An empty dst is resized; dst may be v.
 func (f *FactoredTikhonov) SolveVec(dst *mat.VecDense, v mat.Vector) {

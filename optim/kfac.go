@@ -294,6 +294,28 @@ type kfacLayer struct {
 	prev       mat.Dense // δ_prev, then δ
 	hasPrev    bool
 	fu, fd     mat.Dense // F U and F δ for AutoRate
+	gl, hl     mat.Dense // Grad and [H 1] for the batch-side solve
+}
+
+// kfOuterRows returns the batch size n and whether the layer's gradient can
+// be taken as (1/n) Gradᵀ [H 1] (Grad and Input present with n rows each).
+func kfOuterRows(l *secondorder.Layer) (int, bool) {
+	if l.Grad == nil || l.Input == nil {
+		return 0, false
+	}
+	n, _ := l.Input.Dims()
+	m, _ := l.Grad.Dims()
+	return n, n == m && n > 0
+}
+
+// kfAugment writes [H 1] into dst (n × (n_in+1)).
+func kfAugment(dst *mat.Dense, h *mat.Dense) {
+	d, hr := dst.RawMatrix(), h.RawMatrix()
+	for i := 0; i < hr.Rows; i++ {
+		row := d.Data[i*d.Stride : i*d.Stride+hr.Cols+1]
+		copy(row, hr.Data[i*hr.Stride:i*hr.Stride+hr.Cols])
+		row[hr.Cols] = 1
+	}
 }
 
 // Needs reports what Step needs: Back always (on the steps where
@@ -488,7 +510,19 @@ func (k *KFAC) Step(layers []*secondorder.Layer) error {
 			hasPrev = true
 			gp += kfDot(&s.theta, &s.prev)
 		}
-		s.ft.Solve(&s.theta, &s.theta) // U = G_d⁻¹ [∇W ∇b] Ā_d⁻¹
+		if n, useOuter := kfOuterRows(l); useOuter && s.ft.UseOuter(n) {
+			// U = (1/n) (Grad G_d⁻¹)ᵀ ([H 1] Ā_d⁻¹): the same product,
+			// in flops proportional to the batch instead of the layer.
+			s.gl.Reset()
+			s.gl.ReuseAs(n, s.out)
+			s.gl.Copy(l.Grad)
+			s.hl.Reset()
+			s.hl.ReuseAs(n, s.in+1)
+			kfAugment(&s.hl, l.Input)
+			s.ft.SolveOuter(&s.theta, 1/float64(n), &s.gl, &s.hl)
+		} else {
+			s.ft.Solve(&s.theta, &s.theta) // U = G_d⁻¹ [∇W ∇b] Ā_d⁻¹
+		}
 		if !kfFiniteDense(&s.theta) {
 			return fmt.Errorf("optim: KFAC: layer %d: the K-FAC direction is not finite (damping %g); parameters left unchanged", j, s.ft.Damping()/k.layerScale(j))
 		}

@@ -45,7 +45,6 @@ import (
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
-	"github.com/secondorder/secondorder/optim"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -67,6 +66,13 @@ type config struct {
 	mnist     string
 	evalSize  int
 	logEvery  time.Duration
+	norm      string
+	damping   float64
+	alpha     float64
+	period    int
+	figure    string
+	maxParams int
+	quiet     bool
 }
 
 func main() {
@@ -79,7 +85,13 @@ func main() {
 	flag.Float64Var(&c.momentum, "momentum", -1, "momentum in [0,1) (-1: the optimizer's default for this benchmark)")
 	flag.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum instead of classical momentum")
 	flag.Uint64Var(&c.seed, "seed", 1, "random seed (initialisation and minibatch order)")
-	flag.StringVar(&c.opt, "opt", "sgd", "optimizer: sgd")
+	flag.StringVar(&c.opt, "opt", "sgd", "optimizer: "+strings.Join(methodNames, ", "))
+	flag.StringVar(&c.norm, "norm", "none", "normalisation of the hidden layers: none, bn (batch normalisation) or meanbn (mean-only)")
+	flag.Float64Var(&c.damping, "damping", 0, "Tikhonov damping of acp, kfac and newton (0: the method's default for this benchmark)")
+	flag.Float64Var(&c.alpha, "alpha", 0, "fixed output-side scale α of acp (0: the max-squared-gradient heuristic; acp-fixed's default is 0.01)")
+	flag.IntVar(&c.period, "period", 0, "refresh period in updates: acp statistics, kfac inverses, nnn whitening (0: default)")
+	flag.StringVar(&c.figure, "figure", "", "reproduce thesis figure 3.1 or 3.2 (or run the baselines): run each of its methods for -time and plot into -out")
+	flag.IntVar(&c.maxParams, "max-params", 5000, "largest layer (parameters) that -opt newton accepts")
 	flag.StringVar(&c.loss, "loss", "quadratic", "training loss: quadratic or bce")
 	flag.StringVar(&c.init, "init", "sparse", "initialisation: sparse (Martens 2010), glorot or he")
 	flag.Float64Var(&c.initScale, "init-scale", 0, "variance scale α of glorot/he, std of sparse (0: default)")
@@ -134,27 +146,6 @@ func newInit(name string, scale float64) (nn.Initializer, error) {
 	return nil, fmt.Errorf("unknown -init %q (want sparse, glorot or he)", name)
 }
 
-// newOptimizer returns the optimizer named by c.opt with the benchmark's
-// defaults for any setting left at zero.
-func newOptimizer(c config) (optim.Optimizer, string, error) {
-	switch c.opt {
-	case "sgd":
-		lr, mom := c.lr, c.momentum
-		if lr == 0 {
-			lr = 0.01 // tuned on 350 updates of batch 100 (README)
-			if c.loss == "bce" {
-				lr = 0.003
-			}
-		}
-		if mom < 0 {
-			mom = 0.9
-		}
-		desc := fmt.Sprintf("sgd lr=%g momentum=%g nesterov=%v", lr, mom, c.nesterov)
-		return &optim.SGD{Rate: lr, Momentum: mom, Nesterov: c.nesterov}, desc, nil
-	}
-	return nil, "", fmt.Errorf("unknown -opt %q (available: sgd)", c.opt)
-}
-
 // summary is what a run measured: the reconstruction errors of the
 // untrained network on the evaluation subset, and the final errors.
 type summary struct {
@@ -162,20 +153,67 @@ type summary struct {
 	seconds           float64
 	initialErr        float64
 	trainErr, testErr float64
+	curve             []point
 }
 
-// run trains as configured, printing progress to w.
+// run trains as configured (or reproduces a figure), printing progress to
+// w.
 func run(c config, w io.Writer) (summary, error) {
 	var sum summary
+	if err := c.check(); err != nil {
+		return sum, err
+	}
+	t0 := time.Now()
+	data, err := datasets.LoadMNIST(c.mnist)
+	if err != nil {
+		return sum, err
+	}
+	nTrain, _ := data.TrainImages.Dims()
+	nTest, _ := data.TestImages.Dims()
+	fmt.Fprintf(w, "MNIST: %d train, %d test images from %s (%s) in %.1fs\n", nTrain, nTest, data.Dir, data.Source, time.Since(t0).Seconds())
+	if c.figure != "" {
+		return sum, runFigure(c, data, w)
+	}
+	return train(c, data, w, c.out)
+}
+
+// check validates the settings before any data is loaded.
+func (c config) check() error {
 	if c.batch <= 0 {
-		return sum, fmt.Errorf("-batch must be positive, got %d", c.batch)
+		return fmt.Errorf("-batch must be positive, got %d", c.batch)
 	}
 	if c.updates < 0 {
-		return sum, fmt.Errorf("-updates must be non-negative, got %d", c.updates)
+		return fmt.Errorf("-updates must be non-negative, got %d", c.updates)
 	}
 	if c.updates == 0 && c.budget <= 0 {
-		return sum, errors.New("-updates 0 and -time 0: nothing would stop training")
+		return errors.New("-updates 0 and -time 0: nothing would stop training")
 	}
+	if c.figure != "" {
+		if _, ok := figures[c.figure]; !ok {
+			return fmt.Errorf("unknown -figure %q (want 3.1, 3.2 or baselines)", c.figure)
+		}
+		if c.out == "" {
+			return errors.New("-figure needs -out DIR for its plots and CSV files")
+		}
+		return nil
+	}
+	if _, err := parseArch(c.arch); err != nil {
+		return err
+	}
+	if _, err := newLoss(c.loss); err != nil {
+		return err
+	}
+	if _, err := newInit(c.init, c.initScale); err != nil {
+		return err
+	}
+	_, err := newTrainer(c, rand.New(rand.NewPCG(0, 0)))
+	return err
+}
+
+// train runs one method on MNIST and returns what it measured; with out
+// non-empty it writes out/log.csv.
+func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, error) {
+	var sum summary
 	sizes, err := parseArch(c.arch)
 	if err != nil {
 		return sum, err
@@ -188,41 +226,44 @@ func run(c config, w io.Writer) (summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	opt, desc, err := newOptimizer(c)
+	rng := rand.New(rand.NewPCG(c.seed, 0x5ec0))
+	tr, err := newTrainer(c, rng)
 	if err != nil {
 		return sum, err
 	}
-
-	t0 := time.Now()
-	data, err := datasets.LoadMNIST(c.mnist)
+	net, err := tr.build(sizes, init, loss, rng, c.maxParams)
 	if err != nil {
+		return sum, err
+	}
+	if err := loss.Check(net.Output().Act); err != nil {
 		return sum, err
 	}
 	train, test := data.TrainImages, data.TestImages
 	nTrain, _ := train.Dims()
-	nTest, _ := test.Dims()
-	fmt.Fprintf(w, "MNIST: %d train, %d test images from %s (%s) in %.1fs\n", nTrain, nTest, data.Dir, data.Source, time.Since(t0).Seconds())
-
-	rng := rand.New(rand.NewPCG(c.seed, 0x5ec0))
-	net := nn.NewAutoencoder(sizes)
-	net.Init(init, rng)
-	if err := loss.Check(net.Output().Act); err != nil {
-		return sum, err
-	}
 	fmt.Fprintf(w, "net %s (%d parameters), loss %s, %s, batch %d, backend %s\n",
-		c.arch, numParams(sizes), loss.Name(), desc, c.batch, secondorder.Backend())
-	if secondorder.Backend() != "openblas" {
+		c.arch, numParams(sizes), loss.Name(), tr.desc, c.batch, secondorder.Backend())
+	if secondorder.Backend() == "gonum (pure Go)" {
 		fmt.Fprintln(w, "(pure-Go products; with libopenblas-dev installed, -tags openblas runs this about 5× faster)")
+	}
+	if tr.whiten {
+		// The whitening sample: a fixed random subset of the training set.
+		tr.sample = mat.NewDense(min(1000, nTrain), datasets.MNISTPixels, nil)
+		for i := range min(1000, nTrain) {
+			tr.sample.SetRow(i, train.RawRowView(rng.IntN(nTrain)))
+		}
+		if err := tr.refreshWhitening(); err != nil {
+			return sum, err
+		}
 	}
 
 	evalTrain := subset(train, c.evalSize)
 	evalTest := subset(test, c.evalSize)
 	var logw *csv.Writer
-	if c.out != "" {
-		if err := os.MkdirAll(c.out, 0o755); err != nil {
+	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
 			return sum, err
 		}
-		f, err := os.Create(filepath.Join(c.out, "log.csv"))
+		f, err := os.Create(filepath.Join(out, "log.csv"))
 		if err != nil {
 			return sum, err
 		}
@@ -234,12 +275,13 @@ func run(c config, w io.Writer) (summary, error) {
 	eval := &evaluator{net: net, loss: loss}
 	logPoint := func(update, epoch int, secs float64) error {
 		tl, te := eval.errors(evalTrain)
+		_, se := eval.errors(evalTest)
 		if update == 0 {
 			sum.initialErr = te
 		}
-		_, se := eval.errors(evalTest)
+		sum.curve = append(sum.curve, point{update: update, seconds: secs, loss: tl, trainErr: te, testErr: se})
 		if math.IsNaN(tl) || math.IsInf(tl, 0) {
-			return fmt.Errorf("training diverged at update %d (loss %v); lower -lr", update, tl)
+			return fmt.Errorf("training diverged at update %d (loss %v); lower -lr or raise -damping", update, tl)
 		}
 		fmt.Fprintf(w, "update %6d  epoch %3d  %7.1fs  loss %.4f  train_err %.4f  test_err %.4f\n", update, epoch, secs, tl, te, se)
 		if logw != nil {
@@ -263,9 +305,7 @@ func run(c config, w io.Writer) (summary, error) {
 		batches.Next()
 		start := time.Now()
 		xb = batches.Rows(xb, train)
-		net.Forward(xb)
-		net.Backward(loss, xb)
-		if err := opt.Step(net.Records()); err != nil {
+		if err := tr.step(updates+1, xb); err != nil {
 			return sum, fmt.Errorf("update %d: %w", updates+1, err)
 		}
 		trained += time.Since(start)
@@ -279,8 +319,10 @@ func run(c config, w io.Writer) (summary, error) {
 			}
 		}
 	}
-	if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
-		return sum, err
+	if last := sum.curve[len(sum.curve)-1]; last.update != updates {
+		if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
+			return sum, err
+		}
 	}
 	_, trainErr := eval.errors(train)
 	_, testErr := eval.errors(test)
@@ -321,6 +363,12 @@ const evalChunk = 1000
 // errors returns the mean trained loss and the mean squared reconstruction
 // error Σ_pixels (f − x)² over the rows of x.
 func (e *evaluator) errors(x *mat.Dense) (loss, sqErr float64) {
+	if e.net.Training() {
+		// Batch normalisation: evaluate with the running statistics,
+		// without updating them.
+		e.net.SetTraining(false)
+		defer e.net.SetTraining(true)
+	}
 	n, d := x.Dims()
 	for i := 0; i < n; i += evalChunk {
 		j := min(i+evalChunk, n)
