@@ -43,6 +43,15 @@ var figures = map[string][]entry{
 	},
 }
 
+// command returns the go run command that reproduces this run.
+func command() string {
+	cmd := "go run ./examples/autoencoder"
+	if strings.HasPrefix(secondorder.Backend(), "openblas") {
+		cmd = "go run -tags openblas ./examples/autoencoder"
+	}
+	return strings.Join(append([]string{cmd}, os.Args[1:]...), " ")
+}
+
 // runFigure trains each method of the figure for the same budget with the
 // same seed and writes, under c.out, one directory of logs per method, the
 // plots against updates and against training seconds, and a Markdown table
@@ -86,7 +95,7 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 	}
 	note := fmt.Sprintf("Figure %s, `%s`: full MNIST, net %s, batch %d, %s per method, seed %d, backend %s. "+
 		"Errors are squared reconstruction errors per image on the full train and test sets.\n\n",
-		c.figure, strings.Join(os.Args, " "), c.arch, c.batch, budget, c.seed, secondorder.Backend())
+		c.figure, command(), c.arch, c.batch, budget, c.seed, secondorder.Backend())
 	path := filepath.Join(c.out, fmt.Sprintf("figure%s.md", c.figure))
 	if err := os.WriteFile(path, []byte(note+table.String()), 0o644); err != nil {
 		return err
