@@ -8,6 +8,33 @@ package secondorder
 void dsyevd_(char *jobz, char *uplo, int *n, double *a, int *lda, double *w,
 	double *work, int *lwork, int *iwork, int *liwork, int *info, size_t, size_t);
 void dpotrf_(char *uplo, int *n, double *a, int *lda, int *info, size_t);
+
+// The wrappers take their scalars by value, so that Go passes no pointers
+// to its own variables (which would move them to the heap at every call).
+static int potrf(char uplo, int n, double *a, int lda) {
+	int info;
+	dpotrf_(&uplo, &n, a, &lda, &info, 1);
+	return info;
+}
+
+static int syevd(char jobz, char uplo, int n, double *a, int lda, double *w,
+		double *work, int lwork, int *iwork, int liwork) {
+	int info;
+	dsyevd_(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+	return info;
+}
+
+static int syevdQuery(char jobz, char uplo, int n, double *a, int lda, double *w,
+		int *lwork, int *liwork) {
+	int info;
+	double wq;
+	int iwq;
+	int lw = -1, liw = -1;
+	dsyevd_(&jobz, &uplo, &n, a, &lda, w, &wq, &lw, &iwq, &liw, &info, 1, 1);
+	*lwork = (int)wq;
+	*liwork = iwq;
+	return info;
+}
 */
 import "C"
 
@@ -61,21 +88,13 @@ func (openblasLAPACK) Dsyev(jobz lapack.EVJob, uplo blas.Uplo, n int, a []float6
 		job = 'V'
 	}
 	ul := flip(uplo)
-	cn, clda := C.int(n), C.int(lda)
-	var info C.int
-	// Workspace query, then the factorization.
-	var wq C.double
-	var iwq C.int
-	lw, liw := C.int(-1), C.int(-1)
-	C.dsyevd_(&job, &ul, &cn, (*C.double)(&a[0]), &clda, (*C.double)(&w[0]), &wq, &lw, &iwq, &liw, &info, 1, 1)
-	if info != 0 {
+	sizes := make([]C.int, 2)
+	if C.syevdQuery(job, ul, C.int(n), (*C.double)(&a[0]), C.int(lda), (*C.double)(&w[0]), &sizes[0], &sizes[1]) != 0 {
 		return false
 	}
-	ws := make([]float64, int(wq))
-	iws := make([]C.int, int(iwq))
-	lw, liw = C.int(len(ws)), C.int(len(iws))
-	C.dsyevd_(&job, &ul, &cn, (*C.double)(&a[0]), &clda, (*C.double)(&w[0]), (*C.double)(&ws[0]), &lw, &iws[0], &liw, &info, 1, 1)
-	if info != 0 {
+	ws := make([]float64, max(int(sizes[0]), 1))
+	iws := make([]C.int, max(int(sizes[1]), 1))
+	if C.syevd(job, ul, C.int(n), (*C.double)(&a[0]), C.int(lda), (*C.double)(&w[0]), (*C.double)(&ws[0]), C.int(len(ws)), &iws[0], C.int(len(iws))) != 0 {
 		return false
 	}
 	if jobz == lapack.EVCompute {
@@ -100,9 +119,5 @@ func (openblasLAPACK) Dpotrf(ul blas.Uplo, n int, a []float64, lda int) bool {
 	if len(a) < (n-1)*lda+n {
 		panic("secondorder: Dpotrf: short slice")
 	}
-	u := flip(ul)
-	cn, clda := C.int(n), C.int(lda)
-	var info C.int
-	C.dpotrf_(&u, &cn, (*C.double)(&a[0]), &clda, &info, 1)
-	return info == 0
+	return C.potrf(flip(ul), C.int(n), (*C.double)(&a[0]), C.int(lda)) == 0
 }
