@@ -73,6 +73,7 @@ type config struct {
 	figure    string
 	maxParams int
 	quiet     bool
+	whitenEps float64
 }
 
 func main() {
@@ -91,6 +92,7 @@ func main() {
 	flag.Float64Var(&c.alpha, "alpha", 0, "fixed output-side scale α of acp (0: the max-squared-gradient heuristic; acp-fixed's default is 0.01)")
 	flag.IntVar(&c.period, "period", 0, "refresh period in updates: acp statistics, kfac inverses, nnn whitening (0: default)")
 	flag.StringVar(&c.figure, "figure", "", "reproduce thesis figure 3.1 or 3.2 (or run the baselines): run each of its methods for -time and plot into -out")
+	flag.Float64Var(&c.whitenEps, "whiten-eps", 0, "nnn: whitening regularisation ε relative to the mean input variance, U = (C + ε tr(C)/n I)^(-1/2) (0: 100, see README)")
 	flag.IntVar(&c.maxParams, "max-params", 5000, "largest layer (parameters) that -opt newton accepts")
 	flag.StringVar(&c.loss, "loss", "quadratic", "training loss: quadratic or bce")
 	flag.StringVar(&c.init, "init", "sparse", "initialisation: sparse (Martens 2010), glorot or he")
