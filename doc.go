@@ -4,7 +4,8 @@
 //
 // The root package holds only what every other package shares: the per-layer
 // record (Layer) that a network hands to the curvature code and to the
-// optimizers, and the choice of BLAS backend. The optimizers in package optim
+// optimizers, a layer's parameter change (Direction) and the layout of all
+// layers' parameters in one vector (Layout), and the choice of BLAS backend. The optimizers in package optim
 // never see a network: any Go code that can produce, for each affine layer
 // a = W h + b, the inputs h and the backpropagated gradients ∇_a l can use them.
 //
@@ -12,8 +13,13 @@
 //
 //	kron       Kronecker and vec algebra: vec(AXB) = (Bᵀ⊗A) vec(X), factored products and solves
 //	nn         affine layers, activations, losses; forward/backward passes that fill Layer records
-//	curvature  Gauss-Newton and Fisher blocks, K-FAC factors, input covariance, exact Hessians
-//	optim      optimizers over Layer records (SGD and peers, centered GD, ACP, K-FAC, ...)
+//	curvature  record-level curvature: blocks owning their statistics (K-FAC, ACP, exact, diagonal),
+//	           dense per-layer blocks, K-FAC factors, input statistics (never imports nn)
+//	curvature/network
+//	           network-level references of nn networks: full GN/Fisher/Hessian, operators, and
+//	           the estimators that fill the records' Back
+//	optim      optimizers over Layer records (SGD and peers, centered GD; ACP, K-FAC, block
+//	           Newton composed of curvature blocks and one set of step rules)
 //	hpsearch   grid, random and biased random hyperparameter search
 //	datasets   MNIST (IDX files), minibatch iteration, synthetic problems
 //

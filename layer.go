@@ -15,10 +15,11 @@ import (
 //	Input  n × n_in       h_i, the activation that entered the layer (row i = example i)
 //	Grad   n × n_out      ∇_{a_i} l, the per-example gradient of the loss w.r.t. the
 //	                      pre-activation (not divided by n)
-//	Back   m × n_out      optional backpropagated curvature vectors g_k whose outer
+//	Back   m × n_out      optional backpropagated curvature vectors g_r whose outer
 //	                      products build the output-side factor (rows of J_aᵀ D^{1/2}
 //	                      for exact GN/Fisher, or one sampled-target gradient per
-//	                      example for Monte-Carlo Fisher); BackScale weights them
+//	                      example for Monte-Carlo Fisher); BackScale weights them,
+//	                      BackExamples ties each row to its example
 //	GradW  n_out × n_in   ∇_W R = (1/n) Gradᵀ Input (thesis §2.1.2), filled by the producer
 //	GradB  n_out          ∇_b R = (1/n) Σ_i Grad_i
 //
@@ -33,8 +34,12 @@ type Layer struct {
 	// BackScale multiplies Σ_k g_k g_kᵀ to give the output-side second moment
 	// E[g gᵀ]; zero means 1/n with n the number of rows of Input.
 	BackScale float64
-	GradW     *mat.Dense
-	GradB     *mat.VecDense
+	// BackExamples gives the example of each row of Back: row r belongs to
+	// example BackExamples[r], a row of Input. Nil means the default layout
+	// (see BackExample). The slice is owned by the producer of the record.
+	BackExamples []int
+	GradW        *mat.Dense
+	GradB        *mat.VecDense
 	// Extra holds the layer's parameters other than W and B, such as the
 	// gain γ and shift β of batch normalisation (thesis §3.6.2), each with
 	// its gradient of the risk. First-order optimizers update them like B;
@@ -79,9 +84,11 @@ func (l *Layer) Check() {
 		}
 	}
 	if l.Back != nil {
-		if _, c := l.Back.Dims(); c != out {
+		m, c := l.Back.Dims()
+		if c != out {
 			panic(fmt.Sprintf("secondorder: Layer.Back has %d columns, want n_out=%d", c, out))
 		}
+		l.checkBackExamples(m, n)
 	}
 	if l.GradW != nil {
 		if r, c := l.GradW.Dims(); r != out || c != in {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
@@ -23,11 +24,15 @@ var ErrScale = errors.New("curvature: ACP scale is not positive and finite")
 // for the per-example pre-activation gradients in the rows of grad (a
 // record's Grad). A NaN entry makes the result NaN.
 func MaxSquaredGrad(grad mat.Matrix) float64 {
-	r, c := grad.Dims()
+	return maxSquared(asDense(grad).RawMatrix())
+}
+
+// maxSquared is MaxSquaredGrad on raw storage, without allocation: the one
+// implementation of the heuristic α, shared with ACPBlock.
+func maxSquared(g blas64.General) float64 {
 	alpha := 0.0
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			v := grad.At(i, j)
+	for i := 0; i < g.Rows; i++ {
+		for _, v := range g.Data[i*g.Stride : i*g.Stride+g.Cols] {
 			if math.IsNaN(v) {
 				return math.NaN()
 			}
@@ -65,7 +70,7 @@ func (s ACPScale) Alpha(l *secondorder.Layer) (float64, error) {
 	return alpha, nil
 }
 
-// ACPBlock writes into dst the dense damped covariance preconditioner of
+// DenseACP writes into dst the dense damped covariance preconditioner of
 // thesis §3.4.2,
 //
 //	Ā ⊗ αI_out + λI,
@@ -74,12 +79,12 @@ func (s ACPScale) Alpha(l *secondorder.Layer) (float64, error) {
 // scale α and Tikhonov damping λ, in the order of θ = [vec(W); b]. It is the
 // dense reference for the closed-form inverse of kron.AugmentedInverse. An
 // empty dst is resized. For tests and small layers.
-func ACPBlock(dst *mat.SymDense, a mat.Symmetric, out int, alpha, lambda float64) {
+func DenseACP(dst *mat.SymDense, a mat.Symmetric, out int, alpha, lambda float64) {
 	if out <= 0 {
-		panic(fmt.Sprintf("curvature: ACPBlock: n_out = %d, want positive", out))
+		panic(fmt.Sprintf("curvature: DenseACP: n_out = %d, want positive", out))
 	}
 	na := a.SymmetricDim()
-	reuseSym(dst, na*out, "ACPBlock")
+	reuseSym(dst, na*out, "DenseACP")
 	dst.Zero()
 	for i := 0; i < na; i++ {
 		for j := i; j < na; j++ {

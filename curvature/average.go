@@ -24,15 +24,21 @@ const DefaultDecay = 0.95
 // geometrically by ε. This avoids the bias towards the starting value that
 // a fixed ε gives early on.
 //
+// An average holds either symmetric matrices (Add, Mean) or vectors (AddVec,
+// MeanVec, e.g. the diagonal of DiagonalBlock), fixed by its first estimate
+// after a Reset.
+//
 // The zero value is ready to use with ε = DefaultDecay. It is not safe for
-// concurrent use.
+// concurrent use. Add and AddVec do not allocate after the first estimate.
 type MovingAverage struct {
 	// Decay is ε, in [0, 1). Zero means DefaultDecay (0.95, Martens &
 	// Grosse 2015, §5).
 	Decay float64
 
-	k int
-	m mat.SymDense
+	k   int
+	m   mat.SymDense
+	v   mat.VecDense
+	vec bool // the estimates are vectors
 }
 
 // Weight returns ε_k = min(1 − 1/k, ε), the weight of the old average at the
@@ -48,19 +54,34 @@ func (a *MovingAverage) Weight(k int) float64 {
 	if !(eps >= 0 && eps < 1) {
 		panic(fmt.Sprintf("curvature: MovingAverage: Decay %g, want in [0, 1)", a.Decay))
 	}
+	return averageWeight(k, eps)
+}
+
+// averageWeight returns ε_k = min(1 − 1/k, eps), the warm-started weight of
+// the old value at the k-th estimate: the one formula behind
+// MovingAverage and the refresh-to-refresh blending of ACPBlock (whose
+// Decay zero means no averaging, eps = 0).
+func averageWeight(k int, eps float64) float64 {
 	return min(1-1/float64(k), eps)
 }
+
+// mix returns ε·old + (1 − ε)·x, one step of the average.
+func mix(eps, old, x float64) float64 { return eps*old + (1-eps)*x }
 
 // Add folds the estimate x into the average. x must have the size of the
 // earlier estimates since the last Reset.
 func (a *MovingAverage) Add(x mat.Symmetric) {
 	n := x.SymmetricDim()
+	if a.k > 0 && a.vec {
+		panic("curvature: MovingAverage.Add: the average holds vectors (AddVec)")
+	}
 	if a.k > 0 && a.m.SymmetricDim() != n {
 		panic(fmt.Sprintf("curvature: MovingAverage.Add: estimate is %d×%d, average is %d×%d", n, n, a.m.SymmetricDim(), a.m.SymmetricDim()))
 	}
 	a.k++
 	eps := a.Weight(a.k)
 	if a.k == 1 {
+		a.vec = false
 		a.m.Reset()
 		a.m.ReuseAsSym(n)
 		a.m.CopySym(x)
@@ -72,25 +93,68 @@ func (a *MovingAverage) Add(x mat.Symmetric) {
 		for i := 0; i < n; i++ {
 			mi, xi := m.Data[i*m.Stride+i:i*m.Stride+n], xr.Data[i*xr.Stride+i:i*xr.Stride+n]
 			for j, v := range xi {
-				mi[j] = eps*mi[j] + (1-eps)*v
+				mi[j] = mix(eps, mi[j], v)
 			}
 		}
 		return
 	}
 	for i := 0; i < n; i++ {
 		for j := i; j < n; j++ {
-			m.Data[i*m.Stride+j] = eps*m.Data[i*m.Stride+j] + (1-eps)*x.At(i, j)
+			m.Data[i*m.Stride+j] = mix(eps, m.Data[i*m.Stride+j], x.At(i, j))
 		}
 	}
 }
 
-// Mean returns the current average, owned by a and valid until the next Add
-// or Reset; nil before the first Add.
+// AddVec folds the vector estimate x into the average, with the weights of
+// Add. x must have the length of the earlier estimates since the last Reset.
+func (a *MovingAverage) AddVec(x mat.Vector) {
+	n := x.Len()
+	if a.k > 0 && !a.vec {
+		panic("curvature: MovingAverage.AddVec: the average holds matrices (Add)")
+	}
+	if a.k > 0 && a.v.Len() != n {
+		panic(fmt.Sprintf("curvature: MovingAverage.AddVec: estimate has length %d, average has %d", n, a.v.Len()))
+	}
+	a.k++
+	eps := a.Weight(a.k)
+	if a.k == 1 {
+		a.vec = true
+		a.v.Reset()
+		a.v.ReuseAsVec(n)
+		a.v.CopyVec(x)
+		return
+	}
+	m := a.v.RawVector()
+	if xv, ok := x.(*mat.VecDense); ok {
+		xr := xv.RawVector()
+		for i := 0; i < n; i++ {
+			m.Data[i*m.Inc] = mix(eps, m.Data[i*m.Inc], xr.Data[i*xr.Inc])
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		m.Data[i*m.Inc] = mix(eps, m.Data[i*m.Inc], x.AtVec(i))
+	}
+}
+
+// Mean returns the current average of matrices, owned by a and valid until
+// the next Add or Reset; nil before the first Add or when the average holds
+// vectors.
 func (a *MovingAverage) Mean() *mat.SymDense {
-	if a.k == 0 {
+	if a.k == 0 || a.vec {
 		return nil
 	}
 	return &a.m
+}
+
+// MeanVec returns the current average of vectors, owned by a and valid
+// until the next AddVec or Reset; nil before the first AddVec or when the
+// average holds matrices.
+func (a *MovingAverage) MeanVec() *mat.VecDense {
+	if a.k == 0 || !a.vec {
+		return nil
+	}
+	return &a.v
 }
 
 // Count returns the number of estimates added since the last Reset.

@@ -1,91 +1,97 @@
 package curvature
 
 import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	"errors"
+	"fmt"
+	"math"
+
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/kron"
 )
 
-// Block writes into dst the exact Gauss–Newton or Fisher block of one affine
-// layer, thesis eq. 3.3.2,
+// Block is the curvature block of one affine layer, owning its statistics,
+// after kfac-jax's CurvatureBlock. It estimates the layer's P×P block C of the
+// Gauss–Newton or Fisher matrix (P = n_out(n_in+1), in the order of
+// θ = [vec(W); b]) from the layer's records, keeps a factorization of the
+// damped estimate C + λI (or of the method's damped form of it, such as the
+// factored Tikhonov damping of K-FAC), and applies its inverse.
 //
-//	G_l = (1/n) Σ_i h̃_i h̃_iᵀ ⊗ (J_{a_i}ᵀ D_i J_{a_i}),   h̃_i = (h_i, 1),
+// Directions and gradients are n_out × (n_in+1) matrices [ΔW Δb]
+// (secondorder.Direction, secondorder.Layer.ParamGrad), the shape of the
+// argument of every Kronecker-factored solve.
 //
-// a dense P×P matrix with P = n_out·(n_in+1), in the order of
-// θ = [vec(W); b] (vec stacking columns). It is built from the record's
-// Input (the h_i) and Back, whose rows g_r are backpropagated curvature
-// vectors (rows of J_aᵀ D^{1/2}, several per example, or sampled-target
-// gradients), tied to examples by idx: row r of Back belongs to example
-// idx[r] (to example r when idx is nil). With s = BackScale (1/n when zero),
-//
-//	dst = s Σ_r (h̃_{idx[r]} h̃_{idx[r]}ᵀ) ⊗ (g_r g_rᵀ) = s Σ_r z_r z_rᵀ,   z_r = h̃_{idx[r]} ⊗ g_r.
-//
-// For package nn, idx is Network.BackExamples after the vector backward pass
-// that filled Back (see Backprop). Which matrix this is — exact GN (table
-// 3.I), true Fisher (table 3.II), Monte-Carlo or empirical Fisher — depends
-// only on what was put in Back (see Estimator).
-//
-// An empty dst is resized; otherwise it must be P×P. Cost: O(m P²) for m
-// rows of Back, as a blocked rank-k update; memory O(256·P) besides dst.
-// Meant for small layers and tests: optimizers use the Kronecker factors.
-func Block(dst *mat.SymDense, l *secondorder.Layer, idx []int) {
-	checkLayer(l, "Block", true, false, true)
-	n, _ := l.Input.Dims()
-	m, _ := l.Back.Dims()
-	checkIndex(idx, m, n, "Block")
-	outerBlock(dst, l.Input, l.Back, idx, backScale(l, "Block"), "Block")
+// The blocks of this package are KFACBlock (Ā ⊗ G, Martens & Grosse 2015),
+// ACPBlock (Ā ⊗ αI, thesis §3.3.3–3.4.2), ExactBlock (the dense per-layer
+// block of eq. 3.3.2, block-diagonal Newton, §3.1.6) and DiagonalBlock (the
+// diagonal of that block). A block is created empty; its shapes are fixed by
+// the first Update. In steady state no method allocates.
+type Block interface {
+	// Update folds the statistics of the layer's record (Input, Grad, Back,
+	// BackScale, BackExamples, as the block needs) into the estimate. The
+	// record must be finite; Update does not check.
+	Update(l *secondorder.Layer)
+	// Scale returns the mean eigenvalue tr(C)/P of the current estimate, the
+	// unit of relative damping; 1 when the estimate is empty, zero or not
+	// finite.
+	Scale() float64
+	// Refresh factorizes the estimate damped by λ = lambda (absolute, in the
+	// units of C), in one attempt. It returns an error wrapping
+	// ErrNotPositiveDefinite when the damped estimate is not positive
+	// definite, and ErrNoEstimate before the first Update; the previous
+	// factorization is then kept. RefreshDamped raises λ and retries.
+	Refresh(lambda float64) error
+	// Ready reports whether a factorization is held, so that Precondition
+	// may be called.
+	Ready() bool
+	// Precondition writes into dst (n_out × (n_in+1)) the direction
+	// (C + λI)⁻¹ [∇W ∇b] for the layer's current record, λ that of the last
+	// successful Refresh. It may use the record's Input and Grad to work on
+	// the batch side when that is cheaper.
+	Precondition(dst *mat.Dense, l *secondorder.Layer)
+	// Mul writes dst = C v for a direction v (n_out × (n_in+1)), with the
+	// undamped current estimate: the quadratic form of the block.
+	Mul(dst, v *mat.Dense)
 }
 
-// EmpiricalBlock writes into dst the empirical Fisher block of one affine
-// layer (thesis §3.1.5, §3.2.3 with observed targets),
-//
-//	(1/n) Σ_i (h̃_i ⊗ g_i)(h̃_i ⊗ g_i)ᵀ,   g_i = ∇_{a_i} l (row i of Grad),
-//
-// the mean outer product of the per-example parameter gradients of the
-// layer, in the order of θ = [vec(W); b]. It equals Block after Back was
-// filled by the FisherEmpirical estimator. An empty dst is resized;
-// otherwise it must be P×P with P = n_out·(n_in+1). Cost: O(n P²).
-func EmpiricalBlock(dst *mat.SymDense, l *secondorder.Layer) {
-	checkLayer(l, "EmpiricalBlock", true, true, false)
-	n, _ := l.Input.Dims()
-	outerBlock(dst, l.Input, l.Grad, nil, 1/float64(n), "EmpiricalBlock")
-}
+// ErrNotPositiveDefinite is wrapped by Block.Refresh when the damped estimate
+// cannot be factorized.
+var ErrNotPositiveDefinite = kron.ErrNotPositiveDefinite
 
-// outerBlock writes dst = scale Σ_r z_r z_rᵀ with z_r = h̃_{idx[r]} ⊗ g_r,
-// processing the rows of g in chunks with one syrk each.
-func outerBlock(dst *mat.SymDense, input, g *mat.Dense, idx []int, scale float64, op string) {
-	_, in := input.Dims()
-	m, out := g.Dims()
-	p := out * (in + 1)
-	reuseSym(dst, p, op)
-	d := dst.RawSymmetric()
-	if m == 0 {
-		dst.Zero()
-		return
+// ErrNoEstimate is returned by Block.Refresh before the first Update.
+var ErrNoEstimate = errors.New("curvature: block has no estimate yet (Refresh before Update)")
+
+// RefreshDamped factorizes b with the damping lambda and, when the damped
+// estimate is not positive definite, raises the damping and tries again: a
+// zero damping restarts from 1e-10·b.Scale(), a positive one is multiplied by
+// retry.Growth, for up to retry.Tries attempts in all (the zero value of
+// kron.Retry means 10 attempts and growth 10). It returns the damping of the
+// factorization in place, which is larger than lambda when it was raised,
+// or the last error. This is the one raise-and-refactorize loop of the
+// curvature-based optimizers.
+func RefreshDamped(b Block, lambda float64, retry kron.Retry) (used float64, err error) {
+	if !(lambda >= 0) || math.IsInf(lambda, 1) {
+		panic(fmt.Sprintf("curvature: RefreshDamped: damping %g, want finite and ≥ 0", lambda))
 	}
-	const chunk = 256
-	rows := min(chunk, m)
-	z := make([]float64, rows*p)
-	for r0 := 0; r0 < m; r0 += chunk {
-		r1 := min(r0+chunk, m)
-		for r := r0; r < r1; r++ {
-			zr := z[(r-r0)*p : (r-r0+1)*p]
-			h := rowOf(input, example(idx, r))
-			gr := rowOf(g, r)
-			for c, hc := range h {
-				seg := zr[c*out : (c+1)*out]
-				for o, v := range gr {
-					seg[o] = hc * v
-				}
-			}
-			copy(zr[in*out:], gr)
+	tries, growth := retry.Tries, retry.Growth
+	if tries == 0 {
+		tries = 10
+	}
+	if growth == 0 {
+		growth = 10
+	}
+	if tries < 1 || !(growth > 1) {
+		panic(fmt.Sprintf("curvature: RefreshDamped: retry %+v, want Tries ≥ 1 and Growth > 1 (0 for the defaults)", retry))
+	}
+	for try := 1; ; try++ {
+		if err = b.Refresh(lambda); err == nil || err == ErrNoEstimate || try == tries {
+			return lambda, err
 		}
-		beta := 1.0
-		if r0 == 0 {
-			beta = 0
+		if lambda == 0 {
+			lambda = 1e-10 * b.Scale()
+		} else {
+			lambda *= growth
 		}
-		blas64.Syrk(blas.Trans, scale, blas64.General{Rows: r1 - r0, Cols: p, Stride: p, Data: z}, beta, d)
 	}
 }

@@ -21,19 +21,21 @@ import (
 // (n_in+1)². Cost: one n × n_in syrk.
 func InputFactor(dst *mat.SymDense, h mat.Matrix) {
 	hd := asDense(h)
-	n, in := hd.Dims()
+	_, in := hd.Dims()
 	reuseSym(dst, in+1, "InputFactor")
-	blas64.Syrk(blas.Trans, 1/float64(n), hd.RawMatrix(), 0, upper(dst, in))
-	sum := make([]float64, in)
-	for i := 0; i < n; i++ {
-		for c, v := range rowOf(hd, i) {
-			sum[c] += v
-		}
-	}
-	for c, v := range sum {
-		dst.SetSym(c, in, v/float64(n))
-	}
-	dst.SetSym(in, in, 1)
+	inputFactor(dst, hd.RawMatrix())
+}
+
+// inputFactor writes Ā of the rows of h into dst, already (h.Cols+1)²: the
+// one implementation behind InputFactor and KFACBlock (which passes the
+// leading BackCover rows). One syrk for E[h hᵀ], columnMeans for E[h] into
+// the last column; no allocation.
+func inputFactor(dst *mat.SymDense, h blas64.General) {
+	in := h.Cols
+	blas64.Syrk(blas.Trans, 1/float64(h.Rows), h, 0, upper(dst, in))
+	raw := dst.RawSymmetric()
+	columnMeans(blas64.Vector{N: in, Inc: raw.Stride, Data: raw.Data[in:]}, h)
+	raw.Data[in*raw.Stride+in] = 1
 }
 
 // OutputFactor writes into dst the output-side K-FAC factor of a layer
@@ -49,7 +51,7 @@ func OutputFactor(dst *mat.SymDense, l *secondorder.Layer) {
 	checkLayer(l, "OutputFactor", false, false, true)
 	out, _ := l.Dims()
 	reuseSym(dst, out, "OutputFactor")
-	blas64.Syrk(blas.Trans, backScale(l, "OutputFactor"), l.Back.RawMatrix(), 0, dst.RawSymmetric())
+	blas64.Syrk(blas.Trans, l.BackScaleOrDefault(), l.Back.RawMatrix(), 0, dst.RawSymmetric())
 }
 
 // EmpiricalOutputFactor writes into dst the output-side factor of the
@@ -63,21 +65,21 @@ func EmpiricalOutputFactor(dst *mat.SymDense, l *secondorder.Layer) {
 	blas64.Syrk(blas.Trans, 1/float64(n), l.Grad.RawMatrix(), 0, dst.RawSymmetric())
 }
 
-// KFACBlock writes into dst the dense K-FAC approximation of a layer's
+// DenseKFAC writes into dst the dense K-FAC approximation of a layer's
 // curvature block (thesis §3.5.1; Martens & Grosse 2015, eq. 1),
 //
 //	F ≈ Ā ⊗ G,
 //
-// in the order of θ = [vec(W); b], so that it can be compared with Block.
+// in the order of θ = [vec(W); b], so that it can be compared with DenseBlock.
 // a is Ā ((n_in+1)²) and g is G (n_out²). An empty dst is resized. It forms
 // the full matrix, O(n_in² n_out²): for tests and small layers.
-func KFACBlock(dst *mat.SymDense, a, g mat.Symmetric) {
+func DenseKFAC(dst *mat.SymDense, a, g mat.Symmetric) {
 	if a == nil || g == nil {
-		panic("curvature: KFACBlock: nil factor")
+		panic("curvature: DenseKFAC: nil factor")
 	}
 	p := a.SymmetricDim() * g.SymmetricDim()
-	reuseSym(dst, p, "KFACBlock")
+	reuseSym(dst, p, "DenseKFAC")
 	var full mat.Dense
 	kron.Product(&full, a, g)
-	symFromDense(dst, &full, "KFACBlock")
+	symFromDense(dst, &full, "DenseKFAC")
 }

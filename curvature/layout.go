@@ -4,25 +4,7 @@ import (
 	"fmt"
 
 	"gonum.org/v1/gonum/mat"
-
-	"github.com/secondorder/secondorder"
 )
-
-// Offsets returns the offsets of the layers' parameters in the network's
-// parameter vector, the concatenation over layers of θ_l = [vec(W_l); b_l]
-// (the layout of nn.Network.Params): layer l occupies [off[l], off[l+1]),
-// off[0] = 0 and off[L] is the number of parameters. len(off) = L+1.
-func Offsets(layers []*secondorder.Layer) []int {
-	off := make([]int, len(layers)+1)
-	for l, ly := range layers {
-		if ly == nil || ly.W == nil {
-			panic(fmt.Sprintf("curvature: Offsets: layer %d has no W", l))
-		}
-		out, in := ly.Dims()
-		off[l+1] = off[l] + out*(in+1)
-	}
-	return off
-}
 
 func checkOffsets(m mat.Symmetric, off []int, op string) {
 	if len(off) < 2 || off[0] != 0 {
@@ -39,9 +21,9 @@ func checkOffsets(m mat.Symmetric, off []int, op string) {
 }
 
 // LayerBlock writes into dst the diagonal block of layer l of a
-// network-level curvature matrix m (GaussNewton, Hessian, …), rows and
-// columns off[l] … off[l+1]−1, with off from Offsets (thesis §3.1.6). An
-// empty dst is resized.
+// network-level curvature matrix m (network.GaussNewtonMatrix,
+// network.HessianMatrix, …), rows and columns off[l] … off[l+1]−1, with off
+// from secondorder.Layout.Offsets (thesis §3.1.6). An empty dst is resized.
 func LayerBlock(dst *mat.SymDense, m mat.Symmetric, off []int, l int) {
 	checkOffsets(m, off, "LayerBlock")
 	if l < 0 || l >= len(off)-1 {
@@ -58,8 +40,8 @@ func LayerBlock(dst *mat.SymDense, m mat.Symmetric, off []int, l int) {
 
 // BlockDiagonal writes into dst the block-diagonal approximation of m that
 // ignores the interactions between layers (thesis §3.1.6): the diagonal
-// blocks of m given by off (see Offsets), zeros elsewhere. An empty dst is
-// resized; dst may be m.
+// blocks of m given by off (see secondorder.Layout), zeros elsewhere. An
+// empty dst is resized; dst may be m.
 func BlockDiagonal(dst *mat.SymDense, m mat.Symmetric, off []int) {
 	checkOffsets(m, off, "BlockDiagonal")
 	p := off[len(off)-1]

@@ -78,44 +78,6 @@ func checkLayer(l *secondorder.Layer, op string, input, grad, back bool) {
 	}
 }
 
-// backScale returns the weight of Σ_k g_k g_kᵀ in the output-side moment:
-// BackScale, or 1/n with n the rows of Input when it is zero.
-func backScale(l *secondorder.Layer, op string) float64 {
-	if l.BackScale != 0 {
-		return l.BackScale
-	}
-	if l.Input == nil {
-		panic(fmt.Sprintf("curvature: %s: BackScale is zero and the layer has no Input to give n", op))
-	}
-	n, _ := l.Input.Dims()
-	return 1 / float64(n)
-}
-
-// checkIndex checks that idx ties m rows to examples 0 … n−1 (nil: m = n).
-func checkIndex(idx []int, m, n int, op string) {
-	if idx == nil {
-		if m != n {
-			panic(fmt.Sprintf("curvature: %s: %d rows and no index, want %d (one per example)", op, m, n))
-		}
-		return
-	}
-	if len(idx) != m {
-		panic(fmt.Sprintf("curvature: %s: index has length %d, want %d", op, len(idx), m))
-	}
-	for r, i := range idx {
-		if i < 0 || i >= n {
-			panic(fmt.Sprintf("curvature: %s: idx[%d] = %d out of range [0,%d)", op, r, i, n))
-		}
-	}
-}
-
-func example(idx []int, r int) int {
-	if idx == nil {
-		return r
-	}
-	return idx[r]
-}
-
 // symFromDense writes dst = (m + mᵀ)/2 for a square m.
 func symFromDense(dst *mat.SymDense, m *mat.Dense, op string) {
 	p, c := m.Dims()

@@ -109,15 +109,8 @@ func (net *Network) checkIndex(op string, m int, idx []int) {
 	}
 }
 
-// BackExamples returns, for the rows of the records' Back from the last
-// vector backward pass, the example each row belongs to; nil means that row
-// r belongs to example r. The slice is owned by the network (or is the
-// index given to BackwardVectors).
-func (net *Network) BackExamples() []int { return net.backIdx }
-
 // backVectors backpropagates the rows of the output layer's back buffer.
 func (net *Network) backVectors(idx []int) {
-	net.backIdx = idx
 	scale := 1 / float64(net.n)
 	L := len(net.layers)
 	m, _ := net.layers[L-1].back.Dims()
@@ -128,6 +121,7 @@ func (net *Network) backVectors(idx []int) {
 		}
 		ly.rec.Back = ly.back
 		ly.rec.BackScale = scale
+		ly.rec.BackExamples = idx
 		if l > 0 {
 			prev := net.layers[l-1]
 			out, _ := prev.w.Dims()

@@ -33,9 +33,6 @@ type Network struct {
 	y   *mat.Dense // copy of targets given as a non-*mat.Dense matrix
 	ys  *mat.Dense // sampled targets of BackwardMC
 	idx []int      // example index of the rows of BackwardGN/BackwardFisher
-	// backIdx ties the rows of the records' Back to examples (nil: row r is
-	// example r), as given to the last vector backward pass.
-	backIdx []int
 }
 
 // New returns a network with layer sizes sizes[0] → sizes[1] → … →
@@ -146,10 +143,10 @@ func (net *Network) Plain() bool {
 // the network's layers.
 func (net *Network) invalidate() {
 	net.n = 0
-	net.backIdx = nil
 	for _, ly := range net.layers {
 		ly.rec.Back = nil
 		ly.rec.BackScale = 0
+		ly.rec.BackExamples = nil
 	}
 }
 
@@ -202,8 +199,8 @@ func (net *Network) forward(X mat.Matrix, update bool) {
 		l.forward(net.training, update)
 		l.rec.Back = nil
 		l.rec.BackScale = 0
+		l.rec.BackExamples = nil
 	}
-	net.backIdx = nil
 }
 
 // Risk runs Forward on X and returns the loss averaged over the batch,

@@ -124,7 +124,7 @@ func TestBackwardVectors(t *testing.T) {
 		idx := []int{2, 0, 5, 2, 1, 3, 0}
 		V := randDense(rng, len(idx), k, 1)
 		net.BackwardVectors(V, idx)
-		if be := net.BackExamples(); len(be) != len(idx) || be[0] != idx[0] {
+		if be := net.Records()[0].BackExamples; len(be) != len(idx) || be[0] != idx[0] {
 			t.Errorf("%s: BackExamples = %v, want %v", s.name, be, idx)
 		}
 		if !equalSnapshot(before, snapshot(net)) {
@@ -218,7 +218,7 @@ func TestBackwardExact(t *testing.T) {
 		for _, r := range runs {
 			r.do()
 			k := s.sizes[len(s.sizes)-1]
-			if be := net.BackExamples(); len(be) != netN*k || be[k] != 1 || be[k-1] != 0 {
+			if be := net.Records()[0].BackExamples; len(be) != netN*k || be[k] != 1 || be[k-1] != 0 {
 				t.Errorf("%s: BackExamples = %v", s.name, be)
 			}
 			for l, rec := range net.Records() {

@@ -22,7 +22,7 @@ func acpDense(t *testing.T, abar mat.Symmetric, gw *mat.Dense, gb *mat.VecDense,
 	t.Helper()
 	out, in := gw.Dims()
 	var f mat.SymDense
-	curvature.ACPBlock(&f, abar, out, alpha, lambda)
+	curvature.DenseACP(&f, abar, out, alpha, lambda)
 	g := mat.NewVecDense(out*(in+1), nil)
 	for c := 0; c <= in; c++ {
 		for r := 0; r < out; r++ {
@@ -80,37 +80,61 @@ func acpAbar(h mat.Matrix) *mat.SymDense {
 	return &a
 }
 
+// acpBlockOf returns the curvature block of layer k of opt, through which
+// the α and the damping of the layer are visible: CurrentAlpha is the α of
+// the last step, RefreshAlpha the α_r of the factorization held, and
+// Damping/RefreshAlpha the damping λ/α_r on Ā of that factorization.
+func acpBlockOf(t *testing.T, opt *ACP, k int) *curvature.ACPBlock {
+	t.Helper()
+	require.Greater(t, len(opt.e.layers), k, "no state for layer %d", k)
+	b, ok := opt.e.layers[k].block.(*curvature.ACPBlock)
+	require.True(t, ok, "layer %d: block %T, want *curvature.ACPBlock", k, opt.e.layers[k].block)
+	return b
+}
+
+// acpDampingOnAbar returns the damping λ/α_r on Ā of the factorization held
+// by layer k (zero before the first factorization).
+func acpDampingOnAbar(t *testing.T, opt *ACP, k int) float64 {
+	t.Helper()
+	b := acpBlockOf(t, opt, k)
+	if b.Damping() == 0 {
+		return 0
+	}
+	return b.Damping() / b.RefreshAlpha()
+}
+
 // TestACPMatchesDenseSolve: the step of a refresh update equals the dense
 // solve of (Ā ⊗ αI + λI) against vec([∇W ∇b]), for fixed and heuristic α,
 // several λ and non-square layers, including n < n_in (singular C).
-// Tolerance 1e-8 relative to the step's largest entry.
+// Tolerance 1e-8 relative to the step's largest entry. (The comparison of
+// the batch-side and gradient-side forms of the solve is in package
+// curvature, acp_block_test.go.)
 func TestACPMatchesDenseSolve(t *testing.T) {
 	type shape struct{ n, in, out int }
-	// The last two shapes have batches smaller than their layers, where Step
-	// preconditions the inputs instead of the gradient; every case also runs
-	// with the gradient-side path forced.
+	// The last two shapes have batches smaller than their layers, where the
+	// block preconditions the inputs instead of the gradient.
 	for _, sh := range []shape{{20, 5, 3}, {9, 2, 4}, {6, 3, 1}, {3, 5, 2}, {3, 6, 20}, {5, 8, 30}} {
 		for _, lambda := range []float64{1e-3, 0.1, 2} {
 			for _, fixed := range []float64{0, 0.7} {
-				for _, force := range []bool{false, true} {
-					t.Run(fmt.Sprintf("%v-lambda%v-alpha%v-gradside%v", sh, lambda, fixed, force), func(t *testing.T) {
-						acpForceGradientSide = force
-						defer func() { acpForceGradientSide = false }()
-						rng := rand.New(rand.NewPCG(31, uint64(sh.n)))
-						l := randRecord(rng, sh.n, sh.in, sh.out)
-						alpha := fixed
-						if alpha == 0 {
-							alpha = curvature.MaxSquaredGrad(l.Grad)
-						}
-						wantW, wantB := acpDense(t, acpAbar(l.Input), l.GradW, l.GradB, alpha, lambda)
-						opt := &ACP{Rate: 0.5, Alpha: fixed, Damping: lambda}
-						dw, db := acpObserve(t, opt, 0.5, []*secondorder.Layer{l}, 0)
-						assertStepClose(t, wantW, dw, 1e-8, "ΔW")
-						assertStepClose(t, wantB, db, 1e-8, "Δb")
-						assert.InDelta(t, alpha, opt.AlphaUsed(0), 0)
-						assert.InDelta(t, lambda/alpha, opt.DampingUsed(0), 1e-15*lambda/alpha)
-					})
-				}
+				t.Run(fmt.Sprintf("%v-lambda%v-alpha%v", sh, lambda, fixed), func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(31, uint64(sh.n)))
+					l := randRecord(rng, sh.n, sh.in, sh.out)
+					alpha := fixed
+					if alpha == 0 {
+						alpha = curvature.MaxSquaredGrad(l.Grad)
+					}
+					wantW, wantB := acpDense(t, acpAbar(l.Input), l.GradW, l.GradB, alpha, lambda)
+					opt := &ACP{Rules: Rules{Rate: 0.5, Damping: lambda}, Alpha: fixed}
+					dw, db := acpObserve(t, opt, 0.5, []*secondorder.Layer{l}, 0)
+					assertStepClose(t, wantW, dw, 1e-8, "ΔW")
+					assertStepClose(t, wantB, db, 1e-8, "Δb")
+					assert.InDelta(t, alpha, acpBlockOf(t, opt, 0).CurrentAlpha(), 0)
+					assert.InDelta(t, lambda/alpha, acpDampingOnAbar(t, opt, 0), 1e-15*lambda/alpha)
+					r := opt.Report()
+					assert.Equal(t, lambda, r.Damping, "λ is absolute and not adapted")
+					assert.Zero(t, r.DampingRaised)
+					assert.True(t, r.Stats && r.Refreshed, "report %+v: want statistics and a refresh at the first update", r)
+				})
 			}
 		}
 	}
@@ -168,11 +192,12 @@ func TestACPUndampedMatchesEq333(t *testing.T) {
 		for o := 0; o < out; o++ {
 			wantB.SetVec(o, gbar.AtVec(o)/alpha-wmu.AtVec(o))
 		}
-		opt := &ACP{Rate: 1, Alpha: fixed, NoDamping: true}
+		opt := &ACP{Rules: Rules{Rate: 1, Undamped: true}, Alpha: fixed}
 		dw, db := acpObserve(t, opt, 1, []*secondorder.Layer{l}, 0)
 		assertStepClose(t, &wantW, dw, 1e-9, "ΔW (eq. 3.3.3)")
 		assertStepClose(t, wantB, db, 1e-9, "Δb (eq. 3.3.4 corrected)")
-		assert.Equal(t, 0.0, opt.DampingUsed(0))
+		assert.Equal(t, 0.0, acpDampingOnAbar(t, opt, 0))
+		assert.Zero(t, opt.Report().DampingRaised)
 	}
 }
 
@@ -190,7 +215,7 @@ func acpNewBatch(rng *rand.Rand, l *secondorder.Layer, n int, scale, offset floa
 	l.ComputeParamGrads()
 }
 
-// TestACPAmortization: with RefreshPeriod 3 and the heuristic α, updates 2
+// TestACPAmortization: with InversePeriod 3 and the heuristic α, updates 2
 // and 3 reuse the statistics and the damping λ/α₁ of update 1 while 1/α
 // follows the current minibatch, i.e. they solve Ā₁ ⊗ α_t I + λ(α_t/α₁) I;
 // update 4 refreshes from its own minibatch. The minibatches differ in scale
@@ -201,7 +226,7 @@ func TestACPAmortization(t *testing.T) {
 	const n, in, out, lambda = 15, 4, 3, 0.05
 	l := &secondorder.Layer{W: randDense(rng, out, in), B: randVec(rng, out)}
 	layers := []*secondorder.Layer{l}
-	opt := &ACP{Rate: 0.3, Damping: lambda, RefreshPeriod: 3}
+	opt := &ACP{Rules: Rules{Rate: 0.3, Damping: lambda, InversePeriod: 3}}
 
 	acpNewBatch(rng, l, n, 1, 0.5)
 	a1, alpha1 := acpAbar(l.Input), curvature.MaxSquaredGrad(l.Grad)
@@ -209,6 +234,7 @@ func TestACPAmortization(t *testing.T) {
 	wantW, wantB := acpDense(t, a1, l.GradW, l.GradB, alpha1, lambda)
 	assertStepClose(t, wantW, dw, 1e-8, "update 1 ΔW")
 	assertStepClose(t, wantB, db, 1e-8, "update 1 Δb")
+	assert.True(t, opt.Report().Stats && opt.Report().Refreshed, "update 1: report %+v", opt.Report())
 
 	for u, sc := range []struct{ scale, offset float64 }{{3, -2}, {0.2, 4}} {
 		acpNewBatch(rng, l, n+u, sc.scale, sc.offset)
@@ -219,8 +245,10 @@ func TestACPAmortization(t *testing.T) {
 		wantW, wantB := acpDense(t, a1, l.GradW, l.GradB, alpha, lambda*alpha/alpha1)
 		assertStepClose(t, wantW, dw, 1e-8, fmt.Sprintf("update %d ΔW", u+2))
 		assertStepClose(t, wantB, db, 1e-8, fmt.Sprintf("update %d Δb", u+2))
-		assert.InDelta(t, lambda/alpha1, opt.DampingUsed(0), 1e-15)
-		assert.Equal(t, alpha, opt.AlphaUsed(0))
+		assert.InDelta(t, lambda/alpha1, acpDampingOnAbar(t, opt, 0), 1e-15)
+		assert.Equal(t, alpha1, acpBlockOf(t, opt, 0).RefreshAlpha())
+		assert.Equal(t, alpha, acpBlockOf(t, opt, 0).CurrentAlpha())
+		assert.False(t, opt.Report().Stats || opt.Report().Refreshed, "update %d: report %+v", u+2, opt.Report())
 		curW, _ := acpDense(t, acpAbar(l.Input), l.GradW, l.GradB, alpha, lambda)
 		var d mat.Dense
 		d.Sub(curW, dw)
@@ -233,10 +261,11 @@ func TestACPAmortization(t *testing.T) {
 	wantW, wantB = acpDense(t, a4, l.GradW, l.GradB, alpha4, lambda)
 	assertStepClose(t, wantW, dw, 1e-8, "update 4 (refresh) ΔW")
 	assertStepClose(t, wantB, db, 1e-8, "update 4 (refresh) Δb")
-	assert.InDelta(t, lambda/alpha4, opt.DampingUsed(0), 1e-15)
+	assert.InDelta(t, lambda/alpha4, acpDampingOnAbar(t, opt, 0), 1e-15)
+	assert.True(t, opt.Report().Stats && opt.Report().Refreshed, "update 4: report %+v", opt.Report())
 }
 
-// TestACPMovingAverage: with Decay and RefreshPeriod 1 the statistics are
+// TestACPMovingAverage: with Decay and InversePeriod 1 the statistics are
 // the moving average Ā ← ε Ā + (1−ε) Ā_batch with ε_k = min(1 − 1/k, Decay)
 // at the k-th refresh (ε₁ = 0). Fixed α; tolerance 1e-8 relative.
 func TestACPMovingAverage(t *testing.T) {
@@ -244,7 +273,7 @@ func TestACPMovingAverage(t *testing.T) {
 		rng := rand.New(rand.NewPCG(37, 38))
 		const n, in, out, alpha, lambda = 10, 3, 2, 1.7, 0.02
 		l := &secondorder.Layer{W: randDense(rng, out, in), B: randVec(rng, out)}
-		opt := &ACP{Rate: 0.5, Alpha: alpha, Damping: lambda, RefreshPeriod: 1, Decay: decay}
+		opt := &ACP{Rules: Rules{Rate: 0.5, Damping: lambda, InversePeriod: 1}, Alpha: alpha, Decay: decay}
 		avg := mat.NewSymDense(in+1, nil)
 		for k := 1; k <= 3; k++ {
 			acpNewBatch(rng, l, n, float64(k), float64(2-k))
@@ -290,13 +319,14 @@ func TestACPExactNewtonOnLinearModel(t *testing.T) {
 	best = best * best / float64(n)
 
 	p.fill()
-	require.NoError(t, (&ACP{Rate: 1, Alpha: 2, NoDamping: true}).Step(p.layers()))
+	require.NoError(t, (&ACP{Rules: Rules{Rate: 1, Undamped: true}, Alpha: 2}).Step(p.layers()))
 	assert.InDelta(t, best, p.fill(), 1e-9*max(1, best))
 }
 
 // TestACPSingularCovarianceRaisesDamping: a constant input column makes C
 // singular; without damping the factorization fails, the damping is raised
-// from the floor, reported to the hook and by DampingUsed, and the step is
+// from zero, reported to the hook (in the units of Damping, absolute for
+// ACP), counted by Report and held by the layer's block, and the step is
 // finite and equals the dense solve with that damping. The other layer is
 // not affected. With λ > 0 nothing is raised.
 func TestACPSingularCovarianceRaisesDamping(t *testing.T) {
@@ -309,32 +339,35 @@ func TestACPSingularCovarianceRaisesDamping(t *testing.T) {
 	l0.ComputeParamGrads()
 	l1 := randRecord(rng, n, 3, 2)
 	type call struct {
-		layer           int
-		requested, used float64
+		layer int
+		used  float64
 	}
 	var calls []call
-	opt := &ACP{Rate: 1, Alpha: alpha, NoDamping: true, OnDampingRaised: func(k int, r, u float64) { calls = append(calls, call{k, r, u}) }}
+	opt := &ACP{Rules: Rules{Rate: 1, Undamped: true, OnDampingRaised: func(k int, u float64) { calls = append(calls, call{k, u}) }}, Alpha: alpha}
 	a0 := acpAbar(l0.Input)
 	gw, gb := mat.DenseCopyOf(l0.GradW), mat.VecDenseCopyOf(l0.GradB)
 	dw, db := acpObserve(t, opt, 1, []*secondorder.Layer{l0, l1}, 0)
 	require.Len(t, calls, 1)
 	assert.Equal(t, 0, calls[0].layer)
-	assert.Equal(t, 0.0, calls[0].requested)
+	assert.Equal(t, 0.0, opt.Report().Damping, "the requested damping")
 	assert.Greater(t, calls[0].used, 0.0)
-	assert.Equal(t, calls[0].used, opt.DampingUsed(0))
-	assert.Equal(t, 0.0, opt.DampingUsed(1))
+	assert.Equal(t, 1, opt.Report().DampingRaised)
+	assert.Equal(t, calls[0].used, acpBlockOf(t, opt, 0).Damping())
+	assert.Equal(t, calls[0].used/alpha, acpDampingOnAbar(t, opt, 0))
+	assert.Equal(t, 0.0, acpDampingOnAbar(t, opt, 1))
 	for _, v := range append(append([]float64{}, dw.RawMatrix().Data...), db.RawVector().Data...) {
 		require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "non-finite step")
 	}
-	wantW, wantB := acpDense(t, a0, gw, gb, alpha, calls[0].used*alpha)
+	wantW, wantB := acpDense(t, a0, gw, gb, alpha, calls[0].used)
 	assertStepClose(t, wantW, dw, 1e-6, "ΔW with the raised damping")
 	assertStepClose(t, wantB, db, 1e-6, "Δb with the raised damping")
 
 	calls = nil
-	opt = &ACP{Alpha: alpha, Damping: 1e-4, OnDampingRaised: func(k int, r, u float64) { calls = append(calls, call{k, r, u}) }}
+	opt = &ACP{Rules: Rules{Damping: 1e-4, OnDampingRaised: func(k int, u float64) { calls = append(calls, call{k, u}) }}, Alpha: alpha}
 	require.NoError(t, opt.Step([]*secondorder.Layer{l0, l1}))
 	assert.Empty(t, calls)
-	assert.InDelta(t, 1e-4/alpha, opt.DampingUsed(0), 1e-18)
+	assert.Zero(t, opt.Report().DampingRaised)
+	assert.InDelta(t, 1e-4/alpha, acpDampingOnAbar(t, opt, 0), 1e-18)
 }
 
 // TestACPNonFiniteReturnsError: NaN or Inf in Input, Grad, GradW or an Extra
@@ -369,11 +402,13 @@ func TestACPNonFiniteReturnsError(t *testing.T) {
 			clean.Extra = []secondorder.Param{{Name: "beta", Value: bad.Extra[0].Value, Grad: mat.VecDenseCopyOf(bad.Extra[0].Grad)}}
 			tc.poison(bad)
 			p0, p1 := flatParams(good), flatParams(bad)
+			updates := opt.Report().Updates
 			err := opt.Step(layers)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "optim: ACP: layer 1")
 			assert.Equal(t, p0, flatParams(good), "layer 0 changed")
 			assert.Equal(t, p1, flatParams(bad), "layer 1 changed")
+			assert.Equal(t, updates, opt.Report().Updates, "refused update counted")
 			layers[1] = &clean
 			require.NoError(t, opt.Step(layers))
 			for _, v := range append(flatParams(good), flatParams(&clean)...) {
@@ -384,62 +419,108 @@ func TestACPNonFiniteReturnsError(t *testing.T) {
 }
 
 // TestACPZeroGradient: with the heuristic α an all-zero Grad gives α = 0: no
-// step and no refresh; the refresh happens at the next update with α > 0.
+// step and no factorization; the statistics due at that update (its Input)
+// stay pending and are factorized at the next update with α > 0, with that
+// update's α. The two minibatches' inputs differ, so that using the
+// statistics of the second would fail the test (checked).
 func TestACPZeroGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(45, 46))
 	l := randRecord(rng, 10, 3, 2)
 	l.Grad.Zero()
 	l.ComputeParamGrads()
-	opt := &ACP{Rate: 0.5, RefreshPeriod: 5}
+	a1 := acpAbar(l.Input) // the statistics of update 1
+	opt := &ACP{Rules: Rules{Rate: 0.5, InversePeriod: 5}}
 	p := flatParams(l)
 	require.NoError(t, opt.Step([]*secondorder.Layer{l}))
 	assert.Equal(t, p[:8], flatParams(l)[:8], "W or b moved with a zero gradient")
+	b := acpBlockOf(t, opt, 0)
+	assert.Equal(t, 0.0, b.CurrentAlpha())
+	assert.False(t, b.Ready(), "factorized at α = 0")
+	assert.True(t, b.Pending(), "statistics of update 1 not pending")
 	acpNewBatch(rng, l, 10, 1, 1)
-	wantW, wantB := acpDense(t, acpAbar(l.Input), l.GradW, l.GradB, curvature.MaxSquaredGrad(l.Grad), 0.01)
+	alpha := curvature.MaxSquaredGrad(l.Grad)
+	wantW, wantB := acpDense(t, a1, l.GradW, l.GradB, alpha, 0.01)
 	dw, db := acpObserve(t, opt, 0.5, []*secondorder.Layer{l}, 0)
 	assertStepClose(t, wantW, dw, 1e-8, "ΔW")
 	assertStepClose(t, wantB, db, 1e-8, "Δb")
+	assert.True(t, b.Ready() && !b.Pending())
+	assert.Equal(t, alpha, b.RefreshAlpha())
+	r := opt.Report()
+	assert.True(t, r.Refreshed && !r.Stats, "update 2: report %+v, want a refresh without statistics", r)
+	curW, _ := acpDense(t, acpAbar(l.Input), l.GradW, l.GradB, alpha, 0.01)
+	var d mat.Dense
+	d.Sub(curW, dw)
+	assert.Greater(t, mat.Norm(&d, math.Inf(1)), 1e-3*mat.Norm(curW, math.Inf(1)), "statistics of the current minibatch give the same step: the test cannot fail")
 }
 
-// TestACPExtraPlainSteps: Extra parameters get θ ← θ − ExtraRate·g.
+// TestACPExtraPlainSteps: Extra parameters get gradient steps of rate
+// ExtraRate (zero: Rate, whose default is DefaultACPRate) with the momentum
+// rule of the curvature step (v ← μv − ηg, θ ← θ + v; Nesterov θ ← θ + μv − ηg),
+// over two steps with fresh gradients.
 func TestACPExtraPlainSteps(t *testing.T) {
-	rng := rand.New(rand.NewPCG(47, 48))
-	l := randRecord(rng, 6, 3, 2)
-	v0, g := mat.VecDenseCopyOf(l.Extra[0].Value), l.Extra[0].Grad
 	for _, tc := range []struct {
+		name string
 		opt  ACP
 		rate float64
-	}{{ACP{}, 0.01}, {ACP{ExtraRate: 0.3}, 0.3}} {
-		l.Extra[0].Value.CopyVec(v0)
-		require.NoError(t, tc.opt.Step([]*secondorder.Layer{l}))
-		var want mat.VecDense
-		want.AddScaledVec(v0, -tc.rate, g)
-		assert.True(t, mat.EqualApprox(&want, l.Extra[0].Value, 1e-15))
+	}{
+		{"default", ACP{}, DefaultACPRate},
+		{"rate", ACP{Rules: Rules{Rate: 0.2}}, 0.2},
+		{"extra-rate", ACP{Rules: Rules{Rate: 0.2, ExtraRate: 0.3}}, 0.3},
+		{"momentum", ACP{Rules: Rules{ExtraRate: 0.3, Momentum: 0.5}}, 0.3},
+		{"nesterov", ACP{Rules: Rules{Rate: 0.2, Momentum: 0.5, Nesterov: true}}, 0.2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(47, 48))
+			l := randRecord(rng, 6, 3, 2)
+			want := mat.VecDenseCopyOf(l.Extra[0].Value)
+			v := mat.NewVecDense(want.Len(), nil)
+			opt := tc.opt
+			for step := 0; step < 2; step++ {
+				g := randVec(rng, want.Len())
+				l.Extra[0].Grad = g
+				require.NoError(t, opt.Step([]*secondorder.Layer{l}))
+				mu := opt.Momentum
+				for i := 0; i < want.Len(); i++ {
+					v.SetVec(i, mu*v.AtVec(i)-tc.rate*g.AtVec(i))
+					d := v.AtVec(i)
+					if opt.Nesterov {
+						d = mu*v.AtVec(i) - tc.rate*g.AtVec(i)
+					}
+					want.SetVec(i, want.AtVec(i)+d)
+				}
+			}
+			assert.True(t, mat.EqualApprox(want, l.Extra[0].Value, 1e-15), "Extra\n%v\nwant\n%v", mat.Formatted(l.Extra[0].Value.T()), mat.Formatted(want.T()))
+		})
 	}
 }
 
+// TestACPRefusesBadSettings: an invalid setting makes Step return the error
+// of Validate, naming the setting, with every parameter unchanged; a record
+// without the Grad that the heuristic α needs is a programmer error and
+// panics.
 func TestACPRefusesBadSettings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(49, 50))
 	for _, tc := range []struct {
 		opt  ACP
 		want string
 	}{
-		{ACP{Rate: -1}, "learning rate"},
-		{ACP{Rate: math.NaN()}, "learning rate"},
-		{ACP{Momentum: 1}, "momentum"},
-		{ACP{Alpha: -2}, "alpha"},
-		{ACP{Alpha: math.Inf(1)}, "alpha"},
-		{ACP{Damping: -0.1}, "damping"},
-		{ACP{Damping: 0.1, NoDamping: true}, "NoDamping"},
-		{ACP{RefreshPeriod: -1}, "refresh period"},
-		{ACP{Decay: 1}, "decay"},
-		{ACP{ExtraRate: -1}, "extra rate"},
+		{ACP{Rules: Rules{Rate: -1}}, "Rate=-1"},
+		{ACP{Rules: Rules{Rate: math.NaN()}}, "Rate=NaN"},
+		{ACP{Rules: Rules{Momentum: 1}}, "Momentum=1"},
+		{ACP{Alpha: -2}, "Alpha=-2"},
+		{ACP{Alpha: math.Inf(1)}, "Alpha=+Inf"},
+		{ACP{Rules: Rules{Damping: -0.1}}, "Damping=-0.1"},
+		{ACP{Rules: Rules{Damping: 0.1, Undamped: true}}, "Undamped with Damping=0.1"},
+		{ACP{Rules: Rules{InversePeriod: -1}}, "InversePeriod=-1"},
+		{ACP{Decay: 1}, "Decay=1"},
+		{ACP{Rules: Rules{ExtraRate: -1}}, "ExtraRate=-1"},
 	} {
 		l := randRecord(rng, 5, 3, 2)
-		p := flatParams(l)
-		checkOptimPanics(t, "optim: ACP: ", tc.want, func() { tc.opt.Step([]*secondorder.Layer{l}) })
-		assert.Equal(t, p, flatParams(l), "parameters changed by a refused step")
+		opt := tc.opt
+		checkRefused(t, &opt, []*secondorder.Layer{l}, "optim: ACP: ", tc.want)
 	}
+	var ok ACP
+	assert.NoError(t, ok.Validate(), "zero value")
 	l := randRecord(rng, 5, 3, 2)
 	l.Grad = nil
 	checkOptimPanics(t, "optim: ACP: ", "Grad", func() { (&ACP{}).Step([]*secondorder.Layer{l}) })
@@ -456,8 +537,8 @@ func TestACPDecreasesLoss(t *testing.T) {
 		steps int
 		frac  float64
 	}{
-		{"fixed-alpha", &ACP{Alpha: 2, Rate: 0.5}, 50, 0.01},
-		{"fixed-alpha-momentum", &ACP{Alpha: 2, Rate: 0.1, Momentum: 0.5, RefreshPeriod: 5}, 100, 0.01},
+		{"fixed-alpha", &ACP{Rules: Rules{Rate: 0.5}, Alpha: 2}, 50, 0.01},
+		{"fixed-alpha-momentum", &ACP{Rules: Rules{Rate: 0.1, Momentum: 0.5, InversePeriod: 5}, Alpha: 2}, 100, 0.01},
 	} {
 		t.Run("linear-"+tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(51, 52))
@@ -470,8 +551,8 @@ func TestACPDecreasesLoss(t *testing.T) {
 		frac float64
 	}{
 		{"defaults", &ACP{}, 0.05},
-		{"heuristic-momentum-decay", &ACP{Rate: 0.01, Momentum: 0.9, Decay: 0.9}, 0.05},
-		{"fixed-alpha-momentum-decay", &ACP{Rate: 0.05, Alpha: 0.5, Momentum: 0.9, Decay: 0.9}, 0.01},
+		{"heuristic-momentum-decay", &ACP{Rules: Rules{Rate: 0.01, Momentum: 0.9}, Decay: 0.9}, 0.05},
+		{"fixed-alpha-momentum-decay", &ACP{Rules: Rules{Rate: 0.05, Momentum: 0.9}, Alpha: 0.5, Decay: 0.9}, 0.01},
 	} {
 		t.Run("two-layer-"+tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(53, 54))
@@ -483,7 +564,7 @@ func TestACPDecreasesLoss(t *testing.T) {
 func TestACPNoAllocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(55, 56))
 	layers := []*secondorder.Layer{randRecord(rng, 8, 5, 3), randRecord(rng, 8, 3, 2)}
-	// RefreshPeriod 2: the measured steps include refreshes.
-	checkNoAllocs(t, layers, &ACP{RefreshPeriod: 2, Decay: 0.9}, 3)
-	checkNoAllocs(t, layers, &ACP{RefreshPeriod: 2, Momentum: 0.9}, 3)
+	// InversePeriod 2: the measured steps include refreshes.
+	checkNoAllocs(t, layers, &ACP{Rules: Rules{InversePeriod: 2}, Decay: 0.9}, 3)
+	checkNoAllocs(t, layers, &ACP{Rules: Rules{InversePeriod: 2, Momentum: 0.9}}, 3)
 }

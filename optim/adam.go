@@ -1,12 +1,24 @@
 package optim
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/secondorder/secondorder"
 )
 
-var _ Optimizer = (*Adam)(nil)
+var (
+	_ Optimizer = (*Adam)(nil)
+	_ Reporter  = (*Adam)(nil)
+)
+
+// Defaults of Adam, the paper's.
+const (
+	DefaultAdamRate    = 0.001
+	DefaultAdamBeta1   = 0.9
+	DefaultAdamBeta2   = 0.999
+	DefaultAdamEpsilon = 1e-8
+)
 
 // Adam is the method of Kingma & Ba (2015), "Adam: a method for stochastic
 // optimization", algorithm 1, element by element with bias correction:
@@ -20,54 +32,50 @@ var _ Optimizer = (*Adam)(nil)
 // computed in the equivalent form of the paper's §2, last paragraph, with
 // η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ) and ε̂ = ε √(1 − β₂ᵗ):
 // θ ← θ − η_t m / (√v + ε̂). m and v start at zero and t counts the calls of
-// Step. Every parameter of a layer gets this update: W from GradW, B from
-// GradB and each Extra parameter (batch normalisation's γ and β) from its
-// Grad. The zero value uses the paper's defaults. Cost: one fused pass over
-// the parameters, no allocation after the first step.
+// Step. W, B and each Extra parameter get this update. Defaults (zero
+// value): the paper's, η = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8. One fused
+// pass over the parameters; no allocation after the first step.
 type Adam struct {
-	// Rate is the step size η; zero means 0.001 (the paper's default).
-	// Negative is refused.
+	// Rate is the step size η; zero means DefaultAdamRate.
 	Rate float64
-	// Beta1 is the decay β₁ of the first moment, in [0, 1); zero means 0.9
-	// (the paper's default), so β₁ = 0 itself cannot be asked for.
+	// Beta1 is the decay β₁ of the first moment, in [0, 1); zero means
+	// DefaultAdamBeta1. Set NoMomentum for β₁ = 0.
 	Beta1 float64
+	// NoMomentum sets β₁ = 0 (no first-moment average; Beta1 must be zero).
+	NoMomentum bool
 	// Beta2 is the decay β₂ of the second moment, in [0, 1); zero means
-	// 0.999 (the paper's default).
+	// DefaultAdamBeta2.
 	Beta2 float64
-	// Epsilon is ε; zero means 1e-8 (the paper's default). Negative is
-	// refused.
+	// Epsilon is ε; zero means DefaultAdamEpsilon.
 	Epsilon float64
 
 	t  int
 	st elemState
 }
 
-func (o *Adam) settings() (eta, b1, b2, eps float64) {
-	eta, b1, b2, eps = o.Rate, o.Beta1, o.Beta2, o.Epsilon
-	checkRate("Adam", "learning rate", eta)
-	checkRate("Adam", "epsilon", eps)
-	checkUnit("Adam", "beta1", b1)
-	checkUnit("Adam", "beta2", b2)
-	if eta == 0 {
-		eta = 0.001
+// Validate returns an error, prefixed "optim: Adam:", describing the first
+// invalid setting, or nil. Step returns the same error.
+func (o *Adam) Validate() error {
+	if o.NoMomentum && o.Beta1 != 0 {
+		return fmt.Errorf("optim: Adam: NoMomentum with Beta1=%g; set one of them", o.Beta1)
 	}
-	if b1 == 0 {
-		b1 = 0.9
-	}
-	if b2 == 0 {
-		b2 = 0.999
-	}
-	if eps == 0 {
-		eps = 1e-8
-	}
-	return eta, b1, b2, eps
+	return validate("Adam", rate("Rate", o.Rate), rate("Epsilon", o.Epsilon),
+		unit("Beta1", o.Beta1), unit("Beta2", o.Beta2))
 }
 
 // Step applies one update to every layer from its GradW, GradB and the
-// gradients of its Extra parameters.
+// gradients of its Extra parameters. It returns an error, leaving the
+// parameters unchanged, for an invalid setting.
 func (o *Adam) Step(layers []*secondorder.Layer) error {
 	checkLayers("Adam", layers)
-	eta, b1, b2, eps := o.settings()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	eta, b1 := orFloat(o.Rate, DefaultAdamRate), orFloat(o.Beta1, DefaultAdamBeta1)
+	b2, eps := orFloat(o.Beta2, DefaultAdamBeta2), orFloat(o.Epsilon, DefaultAdamEpsilon)
+	if o.NoMomentum {
+		b1 = 0
+	}
 	o.st.ensure("Adam", layers, true)
 	o.t++
 	t := float64(o.t)
@@ -88,4 +96,9 @@ func (o *Adam) Step(layers []*secondorder.Layer) error {
 		})
 	}
 	return nil
+}
+
+// Report returns the number of updates and the step size.
+func (o *Adam) Report() Report {
+	return Report{Updates: o.t, Rate: orFloat(o.Rate, DefaultAdamRate)}
 }

@@ -24,6 +24,7 @@ func TestAdamMatchesFormula(t *testing.T) {
 		{"defaults", Adam{}, 0.001, 0.9, 0.999, 1e-8, false},
 		{"custom", Adam{Rate: 0.05, Beta1: 0.5, Beta2: 0.7, Epsilon: 0.1}, 0.05, 0.5, 0.7, 0.1, false},
 		{"strided", Adam{Rate: 0.01, Beta2: 0.9}, 0.01, 0.9, 0.9, 1e-8, true},
+		{"no-momentum", Adam{Rate: 0.02, NoMomentum: true}, 0.02, 0, 0.999, 1e-8, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, 12))
@@ -49,24 +50,28 @@ func TestAdamMatchesFormula(t *testing.T) {
 	}
 }
 
+// TestAdamRefusesBadSettings: an invalid setting makes Step return the error
+// of Validate, naming the setting, with every parameter unchanged.
 func TestAdamRefusesBadSettings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range []struct {
 		opt  Adam
 		want string
 	}{
-		{Adam{Rate: -1}, "learning rate"},
-		{Adam{Rate: math.Inf(1)}, "learning rate"},
-		{Adam{Beta1: 1}, "beta1"},
-		{Adam{Beta2: -0.5}, "beta2"},
-		{Adam{Beta2: 1}, "beta2"},
-		{Adam{Epsilon: -1}, "epsilon"},
+		{Adam{Rate: -1}, "Rate=-1"},
+		{Adam{Rate: math.Inf(1)}, "Rate=+Inf"},
+		{Adam{Beta1: 1}, "Beta1=1"},
+		{Adam{Beta2: -0.5}, "Beta2=-0.5"},
+		{Adam{Beta2: 1}, "Beta2=1"},
+		{Adam{Epsilon: -1}, "Epsilon=-1"},
+		{Adam{NoMomentum: true, Beta1: 0.5}, "NoMomentum with Beta1=0.5"},
 	} {
 		l := elemLayer(rng, false)
-		w0 := flatParams(l)
-		checkOptimPanics(t, "optim: Adam: ", tc.want, func() { tc.opt.Step([]*secondorder.Layer{l}) })
-		assert.Equal(t, w0, flatParams(l), "parameters changed by a refused step")
+		opt := tc.opt
+		checkRefused(t, &opt, []*secondorder.Layer{l}, "optim: Adam: ", tc.want)
 	}
+	var ok Adam
+	assert.NoError(t, ok.Validate(), "zero value")
 }
 
 func TestAdamDecreasesLoss(t *testing.T) {

@@ -139,21 +139,25 @@ func onesFloats(n int) []float64 {
 	return s
 }
 
+// TestCenteredRefusesBadSettings: an invalid setting makes Step return the
+// error of Validate, naming the setting, with every parameter unchanged; a
+// record without Input is a programmer error and panics.
 func TestCenteredRefusesBadSettings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	for _, tc := range []struct {
 		opt  Centered
 		want string
 	}{
-		{Centered{Rate: -0.1}, "learning rate"},
-		{Centered{Momentum: 1}, "momentum"},
-		{Centered{Momentum: -0.1}, "momentum"},
+		{Centered{Rate: -0.1}, "Rate=-0.1"},
+		{Centered{Momentum: 1}, "Momentum=1"},
+		{Centered{Momentum: -0.1}, "Momentum=-0.1"},
 	} {
 		l := randRecord(rng, 4, 3, 2)
-		w0 := flatParams(l)
-		checkOptimPanics(t, "optim: Centered: ", tc.want, func() { tc.opt.Step([]*secondorder.Layer{l}) })
-		assert.Equal(t, w0, flatParams(l), "parameters changed by a refused step")
+		opt := tc.opt
+		checkRefused(t, &opt, []*secondorder.Layer{l}, "optim: Centered: ", tc.want)
 	}
+	var ok Centered
+	assert.NoError(t, ok.Validate(), "zero value")
 	l := randRecord(rng, 4, 3, 2)
 	l.Input = nil
 	checkOptimPanics(t, "optim: Centered: ", "Input", func() { (&Centered{}).Step([]*secondorder.Layer{l}) })

@@ -198,7 +198,7 @@ func (t *kfNet) backMC(rng *rand.Rand, m int) {
 // gnVec is the exact Gauss–Newton-vector product of the risk at the current
 // parameters, (1/n) Σ_i J_iᵀ 2 J_i v, by a forward R-pass and a backward
 // pass. It runs forward itself, like a closure over a network would.
-func (t *kfNet) gnVec(dst, v []Direction) error {
+func (t *kfNet) gnVec(dst, v []secondorder.Direction) error {
 	t.forward()
 	rf := t.rForward(v)
 	rf.Scale(2, rf)
@@ -215,7 +215,7 @@ func (t *kfNet) gnVec(dst, v []Direction) error {
 
 // rForward returns the directional derivative of the outputs along v,
 // the rows J_i v, after forward.
-func (t *kfNet) rForward(v []Direction) *mat.Dense {
+func (t *kfNet) rForward(v []secondorder.Direction) *mat.Dense {
 	var rh *mat.Dense
 	for j, l := range t.layers {
 		out, _ := l.Dims()
@@ -240,11 +240,11 @@ func (t *kfNet) rForward(v []Direction) *mat.Dense {
 }
 
 // dirs returns zero directions shaped like the layers.
-func (t *kfNet) dirs() []Direction {
-	d := make([]Direction, len(t.layers))
+func (t *kfNet) dirs() []secondorder.Direction {
+	d := make([]secondorder.Direction, len(t.layers))
 	for j, l := range t.layers {
 		out, in := l.Dims()
-		d[j] = Direction{W: mat.NewDense(out, in, nil), B: mat.NewVecDense(out, nil)}
+		d[j] = secondorder.Direction{W: mat.NewDense(out, in, nil), B: mat.NewVecDense(out, nil)}
 	}
 	return d
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/kron"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -22,8 +23,8 @@ func TestKFACBatchSideSolveMatchesFactorSide(t *testing.T) {
 		return l
 	}
 	a, b := mk(), mk()
-	ka := &KFAC{Momentum: 0.5, Damping: 0.3}
-	kb := &KFAC{Momentum: 0.5, Damping: 0.3}
+	ka := &KFAC{Rules: Rules{Momentum: 0.5, Damping: 0.3}}
+	kb := &KFAC{Rules: Rules{Momentum: 0.5, Damping: 0.3}}
 	for step := 0; step < 4; step++ {
 		h := randDense(rng, n, in)
 		g := randDense(rng, n, out)
@@ -44,7 +45,20 @@ func TestKFACBatchSideSolveMatchesFactorSide(t *testing.T) {
 			t.Fatalf("step %d: batch-side and factor-side updates differ", step)
 		}
 	}
-	if _, ok := kfOuterRows(a); !ok || !ka.layers[0].ft.UseOuter(n) {
+	// The block takes the batch side when the record has Grad and Input of
+	// n rows each and the factorization says that is cheaper
+	// (kron.FactoredTikhonov.UseOuter, which depends on the factor sizes
+	// only); check both conditions, on a factorization of the same factors.
+	na, ng := a.Input.RawMatrix().Rows, a.Grad.RawMatrix().Rows
+	fa, fg := ka.Factors(0)
+	var ft kron.FactoredTikhonov
+	if err := ft.Factorize(fa, fg, 0.3*mat.Trace(fa)/(in+1)*mat.Trace(fg)/out); err != nil {
+		t.Fatal(err)
+	}
+	if na != n || ng != n || !ft.UseOuter(n) {
 		t.Fatal("the batch-side path was not taken")
+	}
+	if b.Grad != nil {
+		t.Fatal("the factor-side record has Grad")
 	}
 }

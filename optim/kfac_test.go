@@ -2,7 +2,6 @@ package optim
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -81,17 +80,17 @@ func TestKFACStepMatchesDenseKron(t *testing.T) {
 		lambdaAb float64 // absolute damping, or 0 for relative
 		bound    bool    // the norm constraint must bind
 	}{
-		{name: "linear/gn/relative", sizes: []int{3, 2}, tanh: []bool{false}, back: "gn", opt: KFAC{NormConstraint: inf}},
+		{name: "linear/gn/relative", sizes: []int{3, 2}, tanh: []bool{false}, back: "gn", opt: KFAC{Rules: Rules{NormConstraint: inf}}},
 		{name: "linear/mc/absolute", sizes: []int{4, 3}, tanh: []bool{false}, back: "mc",
-			opt: KFAC{Damping: 0.1, AbsoluteDamping: true, Rate: 0.5, NormConstraint: inf}, lambdaAb: 0.1},
+			opt: KFAC{Rules: Rules{Damping: 0.1, AbsoluteDamping: true, Rate: 0.5, NormConstraint: inf}}, lambdaAb: 0.1},
 		{name: "tanh2/gn/absolute", sizes: []int{4, 5, 2}, tanh: []bool{true, false}, back: "gn",
-			opt: KFAC{Damping: 0.03, AbsoluteDamping: true, NormConstraint: inf}, lambdaAb: 0.03},
+			opt: KFAC{Rules: Rules{Damping: 0.03, AbsoluteDamping: true, NormConstraint: inf}}, lambdaAb: 0.03},
 		{name: "tanh2/mc/relative", sizes: []int{4, 5, 2}, tanh: []bool{true, false}, back: "mc",
-			opt: KFAC{Damping: 0.01, Rate: 0.3, NormConstraint: inf}},
+			opt: KFAC{Rules: Rules{Damping: 0.01, Rate: 0.3, NormConstraint: inf}}},
 		{name: "tanh2/subbatch/relative", sizes: []int{4, 5, 2}, tanh: []bool{true, false}, back: "sub",
-			opt: KFAC{Damping: 0.02, NormConstraint: inf}},
+			opt: KFAC{Rules: Rules{Damping: 0.02, NormConstraint: inf}}},
 		{name: "tanh2/mc/constrained", sizes: []int{4, 5, 2}, tanh: []bool{true, false}, back: "mc",
-			opt: KFAC{Damping: 0.01, NormConstraint: 0.05}, bound: true},
+			opt: KFAC{Rules: Rules{Damping: 0.01, NormConstraint: 0.05}}, bound: true},
 		{name: "tanh2/gn/defaults", sizes: []int{4, 5, 2}, tanh: []bool{true, false}, back: "gn", opt: KFAC{}, bound: true},
 	}
 	const n = 12
@@ -181,7 +180,7 @@ func TestKFACExactOnLinearModel(t *testing.T) {
 	net.forward()
 	net.backward()
 	net.backGN()
-	opt := &KFAC{Damping: 1e-20, AbsoluteDamping: true, NormConstraint: math.Inf(1)}
+	opt := &KFAC{Rules: Rules{Damping: 1e-20, AbsoluteDamping: true, NormConstraint: math.Inf(1)}}
 	if err := opt.Step(net.layers); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +235,7 @@ func TestKFACMovingAverages(t *testing.T) {
 	const out, in, n = 3, 4, 10
 	l := kfRandomLayer(rng, out, in, n, n)
 	l.BackScale = 1.0 / n
-	opt := &KFAC{Decay: 0.6, StatsPeriod: 2, InversePeriod: 1, Damping: 0.05, AbsoluteDamping: true, NormConstraint: math.Inf(1)}
+	opt := &KFAC{Rules: Rules{StatsPeriod: 2, InversePeriod: 1, Damping: 0.05, AbsoluteDamping: true, NormConstraint: math.Inf(1)}, Decay: 0.6}
 	ra, rg := kfEMA{eps: 0.6}, kfEMA{eps: 0.6}
 	for step := 1; step <= 9; step++ {
 		kfRefreshRecord(rng, l)
@@ -274,7 +273,7 @@ func TestKFACInversePeriod(t *testing.T) {
 	const out, in, n = 2, 3, 8
 	l := kfRandomLayer(rng, out, in, n, n)
 	l.BackScale = 1.0 / n
-	opt := &KFAC{InversePeriod: 3, Damping: 0.01, NormConstraint: math.Inf(1)}
+	opt := &KFAC{Rules: Rules{InversePeriod: 3, Damping: 0.01, NormConstraint: math.Inf(1)}}
 	ra, rg := kfEMA{eps: 0.95}, kfEMA{eps: 0.95}
 	var ca, cg *mat.SymDense // averages at the last refresh
 	for step := 1; step <= 11; step++ {
@@ -309,7 +308,7 @@ func TestKFACInversePeriod(t *testing.T) {
 func TestKFACStatsDueSkipsBack(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 9))
 	l := kfRandomLayer(rng, 2, 3, 6, 6)
-	opt := &KFAC{StatsPeriod: 3}
+	opt := &KFAC{Rules: Rules{StatsPeriod: 3}}
 	for step := 1; step <= 6; step++ {
 		back := l.Back
 		if !opt.StatsDue() {
@@ -346,7 +345,7 @@ func kfLMStub(t *testing.T, opt *KFAC, l *secondorder.Layer, rho, c float64, use
 		}
 		d := kfDiff(kfThetaOf(l), before)
 		nd := mat.Norm(d, 2)
-		quad := opt.CurrentDamping() * nd * nd
+		quad := opt.Report().Damping * nd * nd
 		if useGNVec {
 			quad += c * nd * nd
 		} else {
@@ -365,7 +364,7 @@ func kfLMStub(t *testing.T, opt *KFAC, l *secondorder.Layer, rho, c float64, use
 		return h0 + rho*model, nil
 	}
 	if useGNVec {
-		opt.Problem.GNVec = func(dst, v []Direction) error {
+		opt.Problem.GNVec = func(dst, v []secondorder.Direction) error {
 			for j := range v {
 				dst[j].W.Scale(c, v[j].W)
 				dst[j].B.ScaleVec(c, v[j].B)
@@ -403,15 +402,15 @@ func TestKFACLevenbergMarquardt(t *testing.T) {
 			rng := rand.New(rand.NewPCG(8, 1))
 			l := kfRandomLayer(rng, 3, 2, 7, 7)
 			const lambda0 = 0.5
-			opt := &KFAC{Damping: lambda0, AbsoluteDamping: true, AdaptDamping: true, LMPeriod: tc.period, Rate: 0.2}
+			opt := &KFAC{Rules: Rules{Damping: lambda0, AbsoluteDamping: true, AdaptDamping: true, LMPeriod: tc.period, Rate: 0.2}}
 			calls := 0
 			kfLMStub(t, opt, l, tc.rho, tc.c, tc.gnvec, &calls)
 			for step := 1; step < tc.period; step++ {
 				if err := opt.Step([]*secondorder.Layer{l}); err != nil {
 					t.Fatal(err)
 				}
-				if calls != 0 || opt.CurrentDamping() != lambda0 {
-					t.Fatalf("update %d of %d: Loss called %d times, λ = %g", step, tc.period, calls, opt.CurrentDamping())
+				if calls != 0 || opt.Report().Damping != lambda0 {
+					t.Fatalf("update %d of %d: Loss called %d times, λ = %g", step, tc.period, calls, opt.Report().Damping)
 				}
 			}
 			if err := opt.Step([]*secondorder.Layer{l}); err != nil {
@@ -424,7 +423,7 @@ func TestKFACLevenbergMarquardt(t *testing.T) {
 			if !scalar.EqualWithinAbsOrRel(r.Rho, tc.rho, 1e-9, 1e-9) {
 				t.Errorf("ρ = %g, want %g", r.Rho, tc.rho)
 			}
-			if got := opt.CurrentDamping() / lambda0; !scalar.EqualWithinRel(got, tc.wantMul, 1e-12) {
+			if got := opt.Report().Damping / lambda0; !scalar.EqualWithinRel(got, tc.wantMul, 1e-12) {
 				t.Errorf("λ multiplied by %g, want %g", got, tc.wantMul)
 			}
 			if r.Fallbacks != 0 {
@@ -440,7 +439,7 @@ func TestKFACLevenbergMarquardt(t *testing.T) {
 func TestKFACLMNoPredictedDecrease(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 3))
 	l := kfRandomLayer(rng, 3, 2, 7, 7)
-	opt := &KFAC{Damping: 0.5, AbsoluteDamping: true, AdaptDamping: true, LMPeriod: 1}
+	opt := &KFAC{Rules: Rules{Damping: 0.5, AbsoluteDamping: true, AdaptDamping: true, LMPeriod: 1}}
 	calls := 0
 	kfLMStub(t, opt, l, 0.9, 1e8, true, &calls)
 	if err := opt.Step([]*secondorder.Layer{l}); err != nil {
@@ -450,7 +449,7 @@ func TestKFACLMNoPredictedDecrease(t *testing.T) {
 	if r.Fallbacks != 1 || !strings.Contains(r.LastFallback, "LM") {
 		t.Errorf("report %+v, want one LM fallback", r)
 	}
-	if got := opt.CurrentDamping(); !scalar.EqualWithinRel(got, 0.5/0.95, 1e-12) {
+	if got := opt.Report().Damping; !scalar.EqualWithinRel(got, 0.5/0.95, 1e-12) {
 		t.Errorf("λ = %g, want %g", got, 0.5/0.95)
 	}
 }
@@ -464,7 +463,7 @@ func TestKFACAutoRate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	net := newKFNet(rng, []int{3, 4, 2}, []bool{true, false}, 16)
 	const lambda = 0.01
-	opt := &KFAC{AutoRate: true, Damping: lambda, AbsoluteDamping: true}
+	opt := &KFAC{Rules: Rules{AutoRate: true, Damping: lambda, AbsoluteDamping: true}}
 	opt.Problem.GNVec = net.gnVec
 	var prev []*mat.Dense
 	for step := 1; step <= 2; step++ {
@@ -488,12 +487,12 @@ func TestKFACAutoRate(t *testing.T) {
 			deltas = append(deltas, kfDiff(kfThetaOf(l), before[j]))
 		}
 		if step == 2 {
-			// U from the optimizer's buffers, as Directions.
+			// U from the engine's buffers, as Directions.
 			u := net.dirs()
 			d0 := net.dirs()
 			for j, l := range net.layers {
 				out, in := l.Dims()
-				th := &opt.layers[j].theta
+				th := &opt.e.layers[j].u
 				u[j].W.Copy(th.Slice(0, out, 0, in))
 				u[j].B.CopyVec(th.ColView(in))
 				d0[j].W.Copy(prev[j].Slice(0, out, 0, in))
@@ -503,7 +502,7 @@ func TestKFACAutoRate(t *testing.T) {
 			fu, fd := net.dirs(), net.dirs()
 			net.gnVec(fu, u)
 			net.gnVec(fd, d0)
-			dot := func(x, y []Direction) float64 {
+			dot := func(x, y []secondorder.Direction) float64 {
 				s := 0.0
 				for j := range x {
 					var e mat.Dense
@@ -532,7 +531,7 @@ func TestKFACAutoRate(t *testing.T) {
 			}
 			for j := range net.layers {
 				var want, tmp mat.Dense
-				want.Scale(-r.Rate, &opt.layers[j].theta)
+				want.Scale(-r.Rate, &opt.e.layers[j].u)
 				tmp.Scale(r.Momentum, prev[j])
 				want.Add(&want, &tmp)
 				if !mat.EqualApprox(deltas[j], &want, 1e-12) {
@@ -562,8 +561,8 @@ func TestKFACAutoRateFallback(t *testing.T) {
 	l2 := &secondorder.Layer{}
 	*l2 = *l
 	l2.W, l2.B = mat.DenseCopyOf(l.W), mat.VecDenseCopyOf(l.B)
-	opt := &KFAC{AutoRate: true, Rate: 0.3, Damping: 0.01, AbsoluteDamping: true}
-	opt.Problem.GNVec = func(dst, v []Direction) error {
+	opt := &KFAC{Rules: Rules{AutoRate: true, Rate: 0.3, Damping: 0.01, AbsoluteDamping: true}}
+	opt.Problem.GNVec = func(dst, v []secondorder.Direction) error {
 		for j := range v {
 			dst[j].W.Scale(-1, v[j].W)
 			dst[j].B.ScaleVec(-1, v[j].B)
@@ -577,11 +576,11 @@ func TestKFACAutoRateFallback(t *testing.T) {
 	if r.Fallbacks != 1 || r.Rate != 0.3 || !strings.Contains(r.LastFallback, "fixed Rate") {
 		t.Fatalf("report %+v, want a fallback to the fixed rate", r)
 	}
-	ref := &KFAC{Rate: 0.3, Damping: 0.01, AbsoluteDamping: true}
+	ref := &KFAC{Rules: Rules{Rate: 0.3, Damping: 0.01, AbsoluteDamping: true}}
 	if err := ref.Step([]*secondorder.Layer{l2}); err != nil {
 		t.Fatal(err)
 	}
-	if !kfFiniteDense(l.W) || !mat.EqualApprox(kfThetaOf(l), kfThetaOf(l2), 1e-12) {
+	if !finiteDense(l.W) || !mat.EqualApprox(kfThetaOf(l), kfThetaOf(l2), 1e-12) {
 		t.Fatal("fallback update differs from the fixed-rate update")
 	}
 }
@@ -595,8 +594,8 @@ func TestKFACDecreasesLoss(t *testing.T) {
 		opt  KFAC
 	}{
 		{name: "defaults", opt: KFAC{}},
-		{name: "momentum/subbatch", opt: KFAC{Rate: 0.5, Momentum: 0.5, InversePeriod: 5}},
-		{name: "LM+AutoRate", opt: KFAC{AdaptDamping: true, AutoRate: true, Damping: 1, LMPeriod: 2}},
+		{name: "momentum/subbatch", opt: KFAC{Rules: Rules{Rate: 0.5, Momentum: 0.5, InversePeriod: 5}}},
+		{name: "LM+AutoRate", opt: KFAC{Rules: Rules{AdaptDamping: true, AutoRate: true, Damping: 1, LMPeriod: 2}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -627,59 +626,48 @@ func TestKFACDecreasesLoss(t *testing.T) {
 }
 
 // TestKFACBadSettings checks that invalid settings are refused by Validate
-// with an error naming the setting, and by Step with a panic with the same
-// message, before anything is changed.
+// with an error naming the setting, and by Step with the same error, before
+// anything is changed.
 func TestKFACBadSettings(t *testing.T) {
 	tests := []struct {
 		opt  KFAC
 		want string
 	}{
-		{KFAC{Damping: -1}, "Damping=-1"},
-		{KFAC{Damping: math.Inf(1)}, "Damping=+Inf"},
-		{KFAC{Rate: -0.1}, "Rate=-0.1"},
-		{KFAC{Rate: math.NaN()}, "Rate=NaN"},
-		{KFAC{Momentum: 1}, "Momentum=1"},
-		{KFAC{Momentum: -0.5}, "Momentum=-0.5"},
-		{KFAC{Decay: 1}, "Decay=1 outside (0, 1)"},
+		{KFAC{Rules: Rules{Damping: -1}}, "Damping=-1"},
+		{KFAC{Rules: Rules{Damping: math.Inf(1)}}, "Damping=+Inf"},
+		{KFAC{Rules: Rules{Rate: -0.1}}, "Rate=-0.1"},
+		{KFAC{Rules: Rules{Rate: math.NaN()}}, "Rate=NaN"},
+		{KFAC{Rules: Rules{Momentum: 1}}, "Momentum=1"},
+		{KFAC{Rules: Rules{Momentum: -0.5}}, "Momentum=-0.5"},
+		{KFAC{Decay: 1}, "Decay=1, want in [0, 1)"},
 		{KFAC{Decay: 1.5}, "Decay=1.5"},
 		{KFAC{Decay: -0.2}, "Decay=-0.2"},
-		{KFAC{StatsPeriod: -1}, "StatsPeriod=-1"},
-		{KFAC{InversePeriod: -3}, "InversePeriod=-3"},
-		{KFAC{LMPeriod: -1}, "LMPeriod=-1"},
-		{KFAC{Retry: kron.Retry{Growth: 0.5}}, "Retry.Growth=0.5"},
-		{KFAC{Retry: kron.Retry{Tries: -1}}, "Retry.Tries=-1"},
+		{KFAC{Rules: Rules{StatsPeriod: -1}}, "StatsPeriod=-1"},
+		{KFAC{Rules: Rules{InversePeriod: -3}}, "InversePeriod=-3"},
+		{KFAC{Rules: Rules{LMPeriod: -1}}, "LMPeriod=-1"},
+		{KFAC{Rules: Rules{NormConstraint: -1}}, "NormConstraint=-1"},
+		{KFAC{Rules: Rules{NormConstraint: math.NaN()}}, "NormConstraint=NaN"},
+		{KFAC{Rules: Rules{ExtraRate: -1}}, "ExtraRate=-1"},
+		{KFAC{Rules: Rules{Undamped: true, Damping: 0.1}}, "Undamped with Damping=0.1"},
+		{KFAC{Rules: Rules{Retry: kron.Retry{Growth: 0.5}}}, "Retry {Tries:0 Growth:0.5}"},
+		{KFAC{Rules: Rules{Retry: kron.Retry{Tries: -1}}}, "Retry {Tries:-1 Growth:0}"},
 	}
 	for _, tc := range tests {
 		rng := rand.New(rand.NewPCG(1, 1))
 		l := kfRandomLayer(rng, 2, 2, 4, 4)
-		w := mat.DenseCopyOf(l.W)
 		opt := tc.opt
 		if err := opt.Validate(); err == nil || !strings.HasPrefix(err.Error(), "optim: KFAC: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: Validate: %v, want an error containing %q", tc.opt, err, tc.want)
 		}
-		msg := kfPanicMessage(func() { opt.Step([]*secondorder.Layer{l}) })
-		if !strings.HasPrefix(msg, "optim: KFAC: ") || !strings.Contains(msg, tc.want) {
-			t.Errorf("%+v: Step panicked with %q, want a message containing %q", tc.opt, msg, tc.want)
-		}
-		if !mat.Equal(w, l.W) {
-			t.Errorf("%+v: parameters changed", tc.opt)
-		}
+		checkRefused(t, &opt, []*secondorder.Layer{l}, "optim: KFAC: ", tc.want)
 	}
 	var ok KFAC
 	if err := ok.Validate(); err != nil {
 		t.Errorf("zero value: %v", err)
 	}
-}
-
-// kfPanicMessage returns the message f panics with, or "" if it does not.
-func kfPanicMessage(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return ""
+	if err := (&KFAC{Rules: Rules{NormConstraint: math.Inf(1)}}).Validate(); err != nil {
+		t.Errorf("NormConstraint +Inf (no constraint): %v", err)
+	}
 }
 
 // TestKFACBadData checks that NaN or Inf in the records, a missing
@@ -698,11 +686,11 @@ func TestKFACBadData(t *testing.T) {
 		{name: "NaN GradW", spoil: func(l *secondorder.Layer) { l.GradW.Set(0, 0, math.NaN()) }, want: "GradW holds"},
 		{name: "NaN Input", spoil: func(l *secondorder.Layer) { l.Input.Set(2, 1, math.NaN()) }, want: "Input holds"},
 		{name: "no Back", spoil: func(l *secondorder.Layer) { l.Back = nil }, want: "no Back", missing: true},
-		{name: "no Loss", opt: KFAC{AdaptDamping: true}, spoil: func(*secondorder.Layer) {}, want: "Problem.Loss", missing: true},
-		{name: "no GNVec", opt: KFAC{AutoRate: true}, spoil: func(*secondorder.Layer) {}, want: "Problem.GNVec", missing: true},
-		{name: "Loss error", opt: KFAC{AdaptDamping: true, LMPeriod: 1, Problem: Problem{Loss: func() (float64, error) { return 0, errors.New("boom") }}},
+		{name: "no Loss", opt: KFAC{Rules: Rules{AdaptDamping: true}}, spoil: func(*secondorder.Layer) {}, want: "Problem.Loss", missing: true},
+		{name: "no GNVec", opt: KFAC{Rules: Rules{AutoRate: true}}, spoil: func(*secondorder.Layer) {}, want: "Problem.GNVec", missing: true},
+		{name: "Loss error", opt: KFAC{Rules: Rules{AdaptDamping: true, LMPeriod: 1, Problem: Problem{Loss: func() (float64, error) { return 0, errors.New("boom") }}}},
 			spoil: func(*secondorder.Layer) {}, want: "Problem.Loss before the update: boom"},
-		{name: "GNVec error", opt: KFAC{AutoRate: true, Problem: Problem{GNVec: func(_, _ []Direction) error { return errors.New("boom") }}},
+		{name: "GNVec error", opt: KFAC{Rules: Rules{AutoRate: true, Problem: Problem{GNVec: func(_, _ []secondorder.Direction) error { return errors.New("boom") }}}},
 			spoil: func(*secondorder.Layer) {}, want: "Problem.GNVec: boom"},
 	}
 	for _, tc := range tests {
@@ -733,9 +721,9 @@ func TestKFACNeeds(t *testing.T) {
 		want Needs
 	}{
 		{KFAC{}, Needs{Back: true}},
-		{KFAC{AdaptDamping: true}, Needs{Back: true, Loss: true}},
-		{KFAC{AutoRate: true}, Needs{Back: true, GNVec: true}},
-		{KFAC{AdaptDamping: true, AutoRate: true}, Needs{Back: true, Loss: true, GNVec: true}},
+		{KFAC{Rules: Rules{AdaptDamping: true}}, Needs{Back: true, Loss: true}},
+		{KFAC{Rules: Rules{AutoRate: true}}, Needs{Back: true, GNVec: true}},
+		{KFAC{Rules: Rules{AdaptDamping: true, AutoRate: true}}, Needs{Back: true, Loss: true, GNVec: true}},
 	} {
 		if got := tc.opt.Needs(); got != tc.want {
 			t.Errorf("%+v: Needs = %+v, want %+v", tc.opt, got, tc.want)
@@ -755,30 +743,35 @@ func TestKFACRankDeficientFactor(t *testing.T) {
 	l.Input = mat.NewDense(n, 2, []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
 	w := mat.DenseCopyOf(l.W)
 
-	fail := &KFAC{Damping: 1e-300, AbsoluteDamping: true, Retry: kron.Retry{Tries: 1}}
+	fail := &KFAC{Rules: Rules{Damping: 1e-300, AbsoluteDamping: true, Retry: kron.Retry{Tries: 1}}}
 	err := fail.Step([]*secondorder.Layer{l})
-	if err == nil || !strings.Contains(err.Error(), "optim: KFAC: layer 0: damped input factor Ā not positive definite") {
+	if err == nil || !strings.Contains(err.Error(), "optim: KFAC: layer 0: block not positive definite") {
 		t.Fatalf("error %v, want a factorization failure", err)
 	}
-	if !errors.Is(err, kron.ErrNotPositiveDefinite) || !mat.Equal(w, l.W) {
-		t.Fatal("failure does not wrap kron.ErrNotPositiveDefinite or changed the parameters")
+	// The failing factor is the input factor Ā, the A of Ā ⊗ G.
+	var fe *kron.FactorError
+	if !errors.As(err, &fe) || fe.Factor != "A" {
+		t.Fatalf("error %v does not name the input factor Ā (kron.FactorError with Factor \"A\")", err)
+	}
+	if !errors.Is(err, kron.ErrNotPositiveDefinite) || !mat.Equal(w, l.W) || fail.Report().Updates != 0 {
+		t.Fatal("failure does not wrap kron.ErrNotPositiveDefinite, changed the parameters or counted the update")
 	}
 
 	var raised []float64
-	opt := &KFAC{Damping: 1e-300, AbsoluteDamping: true, Retry: kron.Retry{Tries: 40, Growth: 1e10},
+	opt := &KFAC{Rules: Rules{Damping: 1e-300, AbsoluteDamping: true, Retry: kron.Retry{Tries: 40, Growth: 1e10},
 		OnDampingRaised: func(layer int, d float64) {
 			if layer != 0 {
 				t.Errorf("layer %d reported", layer)
 			}
 			raised = append(raised, d)
-		}}
+		}}}
 	if err := opt.Step([]*secondorder.Layer{l}); err != nil {
 		t.Fatal(err)
 	}
 	if len(raised) != 1 || !(raised[0] > 1e-300) || opt.Report().DampingRaised != 1 {
 		t.Fatalf("raised %v, report %+v", raised, opt.Report())
 	}
-	if !kfFiniteDense(l.W) || !kfFiniteVec(l.B) || mat.Equal(w, l.W) {
+	if !finiteDense(l.W) || !finiteVec(l.B) || mat.Equal(w, l.W) {
 		t.Fatal("update not finite or not applied")
 	}
 	t.Logf("damping raised to %g", raised[0])
@@ -790,7 +783,7 @@ func TestKFACNoAllocSteadyState(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	layers := []*secondorder.Layer{kfRandomLayer(rng, 5, 6, 20, 10), kfRandomLayer(rng, 3, 5, 20, 10)}
 	for _, period := range []int{1000, 1} {
-		opt := &KFAC{InversePeriod: period, Momentum: 0.5}
+		opt := &KFAC{Rules: Rules{InversePeriod: period, Momentum: 0.5}}
 		for i := 0; i < 3; i++ {
 			if err := opt.Step(layers); err != nil {
 				t.Fatal(err)
@@ -810,7 +803,7 @@ func TestKFACNoAllocSteadyState(t *testing.T) {
 // TestKFACToyNetHelpers checks the test network itself: the GN-vector product
 // against finite differences of the outputs (vᵀFv = (2/n) Σ‖J_i v‖², 1e-6
 // relative) and the exact GN Back against the GN-vector product through
-// the layer blocks (curvature.Block v = (Fv)_l for v on layer l, 1e-10).
+// the layer blocks (curvature.DenseBlock v = (Fv)_l for v on layer l, 1e-10).
 func TestKFACToyNetHelpers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 1))
 	net := newKFNet(rng, []int{3, 4, 2}, []bool{true, false}, 6)
@@ -851,8 +844,9 @@ func TestKFACToyNetHelpers(t *testing.T) {
 	net.forward()
 	idx := net.backGN()
 	for j, l := range net.layers {
+		l.BackExamples = idx
 		var b mat.SymDense
-		curvature.Block(&b, l, idx)
+		curvature.DenseBlock(&b, l)
 		one := net.dirs()
 		one[j] = v[j]
 		out := net.dirs()
@@ -873,7 +867,7 @@ func kfScaled(s float64, m *mat.Dense) *mat.Dense {
 	return &d
 }
 
-func kfThetaOfDir(d Direction) *mat.Dense {
+func kfThetaOfDir(d secondorder.Direction) *mat.Dense {
 	out, in := d.W.Dims()
 	t := mat.NewDense(out, in+1, nil)
 	t.Slice(0, out, 0, in).(*mat.Dense).Copy(d.W)

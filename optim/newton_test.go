@@ -15,19 +15,46 @@ import (
 )
 
 // newtonDenseStep is the reference block Newton update of one layer,
-// vec(ΔΘ) = −η (B + λI)⁻¹ ∇θ, with B from curvature.Block and the system
-// solved by LU (mat.Dense.SolveVec), returned as ΔΘ (n_out × (n_in+1)).
-// relative scales λ by tr(B)/P.
+// vec(ΔΘ) = −η (B + λI)⁻¹ ∇θ, with the block of eq. 3.3.2 formed here with
+// plain products from the record's Input and Back and the example idx[r] of
+// each row r of Back,
+//
+//	B = s Σ_r z_r z_rᵀ,   z_r = h̃_{idx[r]} ⊗ g_r,   s = BackScale (1/n when zero),
+//
+// and the system solved by LU (mat.Dense.SolveVec), returned as ΔΘ
+// (n_out × (n_in+1)). relative scales λ by tr(B)/P.
 func newtonDenseStep(t *testing.T, l *secondorder.Layer, idx []int, lambda float64, relative bool, eta float64) *mat.Dense {
 	t.Helper()
-	var b mat.SymDense
-	curvature.Block(&b, l, idx)
-	p := b.SymmetricDim()
-	if relative {
-		lambda *= mat.Trace(&b) / float64(p)
+	out, in := l.Dims()
+	m, _ := l.Back.Dims()
+	if len(idx) != m {
+		t.Fatalf("%d example indices for %d rows of Back", len(idx), m)
 	}
+	s := l.BackScale
+	if s == 0 {
+		n, _ := l.Input.Dims()
+		s = 1 / float64(n)
+	}
+	p := out * (in + 1)
 	bd := mat.NewDense(p, p, nil)
-	bd.Copy(&b)
+	z := mat.NewVecDense(p, nil)
+	for r := 0; r < m; r++ {
+		for c := 0; c <= in; c++ {
+			h := 1.0
+			if c < in {
+				h = l.Input.At(idx[r], c)
+			}
+			for o := 0; o < out; o++ {
+				z.SetVec(c*out+o, h*l.Back.At(r, o))
+			}
+		}
+		var zz mat.Dense
+		zz.Outer(s, z, z)
+		bd.Add(bd, &zz)
+	}
+	if relative {
+		lambda *= mat.Trace(bd) / float64(p)
+	}
 	for i := 0; i < p; i++ {
 		bd.Set(i, i, bd.At(i, i)+lambda)
 	}
@@ -37,18 +64,36 @@ func newtonDenseStep(t *testing.T, l *secondorder.Layer, idx []int, lambda float
 		t.Fatal(err)
 	}
 	d.ScaleVec(-eta, &d)
-	out, in := l.Dims()
 	var dt mat.Dense
 	kron.Unvec(&dt, &d, out, in+1)
 	return &dt
 }
 
+// newtonGNIndex returns the example of each row of exact GN vectors with k
+// consecutive rows per example, for n examples.
+func newtonGNIndex(n, k int) []int {
+	idx := make([]int, n*k)
+	for r := range idx {
+		idx[r] = r / k
+	}
+	return idx
+}
+
+// newtonRange returns 0, 1, …, n−1.
+func newtonRange(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
 // TestNewtonStepMatchesDense checks one block Newton update of every layer
-// against the dense solve with the block of curvature.Block, for the
+// against the dense solve with the block formed by the test, for the
 // example layouts of Back: exact GN (k consecutive rows per example,
-// Examples nil), Monte-Carlo (one row per example), a sub-batch, and two
-// samples per example laid out sample by sample (Examples given).
-// Tolerance 1e-9 per entry.
+// BackExamples nil), Monte-Carlo (one row per example), a sub-batch, and two
+// samples per example laid out sample by sample (each record's
+// BackExamples given). Tolerance 1e-9 per entry.
 func TestNewtonStepMatchesDense(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -61,13 +106,13 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 	}{
 		{name: "linear/gn/relative", sizes: []int{3, 2}, tanh: []bool{false}, back: "gn", opt: Newton{}, lambda: DefaultNewtonDamping, rel: true},
 		{name: "tanh2/gn/absolute", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "gn",
-			opt: Newton{Damping: 0.05, AbsoluteDamping: true, Rate: 0.7}, lambda: 0.05},
+			opt: Newton{Rules: Rules{Damping: 0.05, AbsoluteDamping: true, Rate: 0.7}}, lambda: 0.05},
 		{name: "tanh2/mc/relative", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "mc",
-			opt: Newton{Damping: 0.1}, lambda: 0.1, rel: true},
+			opt: Newton{Rules: Rules{Damping: 0.1}}, lambda: 0.1, rel: true},
 		{name: "tanh2/subbatch", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "sub",
-			opt: Newton{Damping: 0.2, AbsoluteDamping: true}, lambda: 0.2},
+			opt: Newton{Rules: Rules{Damping: 0.2, AbsoluteDamping: true}}, lambda: 0.2},
 		{name: "tanh2/samples-major", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "samples",
-			opt: Newton{Damping: 0.02}, lambda: 0.02, rel: true},
+			opt: Newton{Rules: Rules{Damping: 0.02}}, lambda: 0.02, rel: true},
 	}
 	const n = 10
 	for _, tc := range tests {
@@ -83,6 +128,7 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 				idx = net.backGN()
 			case "mc":
 				net.backMC(rng, n)
+				idx = newtonRange(n)
 			case "sub":
 				net.backMC(rng, 4)
 				idx = []int{0, 1, 2, 3}
@@ -98,8 +144,8 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 				net.propagate(v, idx, func(j int, b *mat.Dense) {
 					net.layers[j].Back = b
 					net.layers[j].BackScale = 1.0 / (2 * n)
+					net.layers[j].BackExamples = idx
 				})
-				opt.Examples = idx
 			}
 			var want, before []*mat.Dense
 			for _, l := range net.layers {
@@ -133,7 +179,7 @@ func TestNewtonLeastSquares(t *testing.T) {
 	net.forward()
 	net.backward()
 	net.backGN()
-	opt := &Newton{Undamped: true}
+	opt := &Newton{Rules: Rules{Undamped: true}}
 	if err := opt.Step(net.layers); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +198,7 @@ func TestNewtonLeastSquares(t *testing.T) {
 	if !mat.EqualApprox(got, sol.T(), 1e-9) {
 		t.Fatalf("Θ after one step\n%v\nwant\n%v", mat.Formatted(got), mat.Formatted(sol.T()))
 	}
-	if opt.DampingRaised() != 0 {
+	if opt.Report().DampingRaised != 0 {
 		t.Fatal("damping raised on a positive definite block")
 	}
 }
@@ -168,7 +214,10 @@ func TestNewtonDecreasesLoss(t *testing.T) {
 	for step := 0; step < 10; step++ {
 		net.forward()
 		net.backward()
-		opt.Examples = net.backGN()
+		idx := net.backGN()
+		for _, l := range net.layers {
+			l.BackExamples = idx
+		}
 		if err := opt.Step(net.layers); err != nil {
 			t.Fatal(err)
 		}
@@ -195,31 +244,71 @@ func TestNewtonRankDeficient(t *testing.T) {
 	net.backGN()
 	w := mat.DenseCopyOf(net.layers[0].W)
 
-	fail := &Newton{Undamped: true, Retry: kron.Retry{Tries: 1}}
+	fail := &Newton{Rules: Rules{Undamped: true, Retry: kron.Retry{Tries: 1}}}
 	err := fail.Step(net.layers)
 	if err == nil || !strings.Contains(err.Error(), "optim: Newton: layer 0: block not positive definite") {
 		t.Fatalf("error %v, want a factorization failure", err)
 	}
-	if !mat.Equal(w, net.layers[0].W) {
-		t.Fatal("parameters changed")
+	if !mat.Equal(w, net.layers[0].W) || fail.Report().Updates != 0 {
+		t.Fatal("parameters changed or update counted")
 	}
 
 	var raised []float64
-	opt := &Newton{Undamped: true, OnDampingRaised: func(layer int, d float64) { raised = append(raised, d) }}
+	opt := &Newton{Rules: Rules{Undamped: true, OnDampingRaised: func(layer int, d float64) { raised = append(raised, d) }}}
+	before := kfThetaOf(net.layers[0])
 	if err := opt.Step(net.layers); err != nil {
 		t.Fatal(err)
 	}
-	if len(raised) != 1 || !(raised[0] > 0) || opt.DampingRaised() != 1 {
-		t.Fatalf("raised %v, count %d", raised, opt.DampingRaised())
+	if len(raised) != 1 || !(raised[0] > 0) || opt.Report().DampingRaised != 1 {
+		t.Fatalf("raised %v, count %d", raised, opt.Report().DampingRaised)
 	}
-	if !kfFiniteDense(net.layers[0].W) || mat.Equal(w, net.layers[0].W) {
+	if !finiteDense(net.layers[0].W) || mat.Equal(w, net.layers[0].W) {
 		t.Fatal("update not finite or not applied")
 	}
+	// The damping is reported in the units of Damping (relative, here): the
+	// step is the dense solve with λ_l = raised·tr(B)/P. The block is
+	// singular, so the tolerance is relative to the step's size.
+	want := newtonDenseStep(t, net.layers[0], newtonGNIndex(3, 2), raised[0], true, 1)
+	got := kfDiff(kfThetaOf(net.layers[0]), before)
+	if !mat.EqualApprox(got, want, 1e-6*mat.Norm(want, math.Inf(1))) {
+		t.Fatalf("step\n%v\nwant the dense solve with the reported damping\n%v", mat.Formatted(got), mat.Formatted(want))
+	}
 	t.Logf("damping raised to %g", raised[0])
+
+	// A relative damping lost to rounding (λ = 1e-300 of the mean
+	// eigenvalue) on a block singular up to rounding (two equal input
+	// columns) is raised by factors of Retry.Growth, and reported in the
+	// units of Damping: λ·Growth^k for some k ≥ 1, not its absolute value
+	// λ·Growth^k·tr(B)/P (tr(B)/P is not a power of 1e10 here).
+	net = newKFNet(rng, []int{3, 2}, []bool{false}, 6)
+	for i := 0; i < 6; i++ {
+		net.x.Set(i, 1, net.x.At(i, 0))
+	}
+	net.forward()
+	net.backward()
+	net.backGN()
+	var blk mat.SymDense
+	curvature.DenseBlock(&blk, net.layers[0])
+	scale := mat.Trace(&blk) / float64(blk.SymmetricDim())
+	if k := math.Log10(scale) / 10; math.Abs(k-math.Round(k)) < 0.01 {
+		t.Fatalf("mean eigenvalue %g is a power of 1e10: the check cannot tell the units", scale)
+	}
+	raised = nil
+	rel := &Newton{Rules: Rules{Damping: 1e-300, Retry: kron.Retry{Tries: 40, Growth: 1e10},
+		OnDampingRaised: func(layer int, d float64) { raised = append(raised, d) }}}
+	if err := rel.Step(net.layers); err != nil {
+		t.Fatal(err)
+	}
+	if len(raised) != 1 {
+		t.Fatalf("raised %v", raised)
+	}
+	if k := math.Log10(raised[0]/1e-300) / 10; !(k >= 0.5) || math.Abs(k-math.Round(k)) > 1e-6 {
+		t.Errorf("relative damping 1e-300 raised to %g, want 1e-300·(1e10)^k in the units of Damping", raised[0])
+	}
 }
 
-// TestNewtonRefusals checks bad settings (an error of Validate, a panic of
-// Step with the same message), oversized layers, missing Back and NaN data
+// TestNewtonRefusals checks bad settings (an error of Validate, the same
+// error returned by Step), oversized layers, missing Back and NaN data
 // (errors of Step): each message starts "optim: Newton: " and the
 // parameters are left unchanged.
 func TestNewtonRefusals(t *testing.T) {
@@ -245,13 +334,13 @@ func TestNewtonRefusals(t *testing.T) {
 		layers  func() []*secondorder.Layer
 		want    string
 		missing bool
-		setting bool // refused by Validate and a panic of Step
+		setting bool // refused by Validate and by Step with the same error
 	}{
-		{name: "negative damping", opt: Newton{Damping: -1}, layers: small(none), want: "Damping=-1", setting: true},
-		{name: "negative rate", opt: Newton{Rate: -2}, layers: small(none), want: "Rate=-2", setting: true},
-		{name: "undamped with damping", opt: Newton{Undamped: true, Damping: 0.1}, layers: small(none), want: "Undamped with Damping=0.1", setting: true},
+		{name: "negative damping", opt: Newton{Rules: Rules{Damping: -1}}, layers: small(none), want: "Damping=-1", setting: true},
+		{name: "negative rate", opt: Newton{Rules: Rules{Rate: -2}}, layers: small(none), want: "Rate=-2", setting: true},
+		{name: "undamped with damping", opt: Newton{Rules: Rules{Undamped: true, Damping: 0.1}}, layers: small(none), want: "Undamped with Damping=0.1", setting: true},
 		{name: "negative MaxParams", opt: Newton{MaxParams: -5}, layers: small(none), want: "MaxParams=-5", setting: true},
-		{name: "bad retry", opt: Newton{Retry: kron.Retry{Growth: 1}}, layers: small(none), want: "Retry.Growth=1", setting: true},
+		{name: "bad retry", opt: Newton{Rules: Rules{Retry: kron.Retry{Growth: 1}}}, layers: small(none), want: "Retry {Tries:0 Growth:1}", setting: true},
 		{name: "too large", opt: Newton{}, layers: big,
 			want: "layer 0 (1000×784) has 785000 parameters, more than MaxParams=5000 (its block would take 4.93 TB); use smaller layers or K-FAC"},
 		{name: "too large for MaxParams", opt: Newton{MaxParams: 5}, layers: small(none), want: "layer 0 (2×2) has 6 parameters, more than MaxParams=5"},
@@ -264,14 +353,11 @@ func TestNewtonRefusals(t *testing.T) {
 			layers := tc.layers()
 			w := mat.DenseCopyOf(layers[0].W)
 			opt := tc.opt
-			var err error
-			if tc.setting {
-				if verr := opt.Validate(); verr == nil || verr.Error() != kfPanicMessage(func() { opt.Step(layers) }) {
-					t.Errorf("Validate %v and the panic of Step differ", verr)
-				}
-				err = opt.Validate()
-			} else {
-				err = opt.Step(layers)
+			err := opt.Step(layers)
+			if verr := opt.Validate(); tc.setting && (verr == nil || err == nil || verr.Error() != err.Error()) {
+				t.Errorf("Validate %v and the error of Step %v differ", verr, err)
+			} else if !tc.setting && verr != nil {
+				t.Errorf("Validate: %v, want nil for valid settings", verr)
 			}
 			if err == nil || !strings.HasPrefix(err.Error(), "optim: Newton: ") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
@@ -279,8 +365,8 @@ func TestNewtonRefusals(t *testing.T) {
 			if errors.Is(err, ErrMissingCapability) != tc.missing {
 				t.Errorf("errors.Is(err, ErrMissingCapability) = %v", !tc.missing)
 			}
-			if !mat.Equal(w, layers[0].W) {
-				t.Error("parameters changed")
+			if !mat.Equal(w, layers[0].W) || opt.Report().Updates != 0 {
+				t.Error("parameters changed or update counted")
 			}
 		})
 	}

@@ -12,13 +12,31 @@
 //
 // Optimizers keep their per-layer state by position in the slice: pass the
 // layers in the same order at every step.
+//
+// # Structure
+//
+// The first-order methods (SGD, Centered, RMSProp, Adam) are element-wise
+// updates sharing one momentum rule (momentum.go). The curvature-based
+// methods (KFAC, ACP, Newton, and Preconditioned with any block) are one
+// engine (engine.go) composing a curvature block per layer (package
+// curvature's Block: the statistics, the damped factorization, the
+// preconditioned gradient) with the step rules of Rules, each written once:
+// momentum, learning rate and Schedule, the norm constraint (quadmodel.go),
+// relative or absolute damping raised on failure (curvature.RefreshDamped),
+// Levenberg–Marquardt adaptation (levenberg.go) and the exact quadratic
+// model for rate and momentum (quadmodel.go).
+//
+// Every optimizer follows one convention: a zero setting means the
+// documented Default* value, a legitimate zero that is not the default has a
+// flag (Rules.Undamped, Adam.NoMomentum), Validate reports an invalid
+// setting and Step returns the same error with the parameters unchanged,
+// and Report returns what the last update did. Shape mismatches between the
+// records, or between steps, are programmer errors and panic.
 package optim
 
 import (
 	"errors"
 	"fmt"
-
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
 )
@@ -51,12 +69,6 @@ type Needer interface {
 	Needs() Needs
 }
 
-// Direction is a change of one layer's parameters, in the layer's shapes.
-type Direction struct {
-	W *mat.Dense
-	B *mat.VecDense
-}
-
 // Problem holds the optional capabilities that some methods need (see
 // Needs). They refer to the current minibatch: the caller sets them before
 // each Step, typically as closures over its network and batch.
@@ -68,9 +80,12 @@ type Problem struct {
 	// GNVec writes into dst[k] the product of the Gauss–Newton (or Fisher)
 	// matrix of the current minibatch with the directions v (one per
 	// layer, all layers at once, so that cross-layer terms count), with dst
-	// shaped like v. Used for the exact quadratic model of K-FAC's learning
-	// rate and momentum (Martens & Grosse 2015 §7).
-	GNVec func(dst, v []Direction) error
+	// shaped like v. Used for the exact quadratic model of the learning
+	// rate and momentum (Martens & Grosse 2015 §7, Rules.AutoRate). With
+	// package curvature/network it is one line:
+	// network.NewGaussNewtonOperator(net, loss, x, y, nn.GaussNewton,
+	// nn.SplitLogits).MulDirections.
+	GNVec func(dst, v []secondorder.Direction) error
 }
 
 // ErrMissingCapability is returned by Step when a need declared by Needs
@@ -89,4 +104,17 @@ func checkLayers(name string, layers []*secondorder.Layer) {
 			panic(fmt.Sprintf("optim: %s: layer %d has no GradW/GradB/B; fill them (Layer.ComputeParamGrads) before Step", name, k))
 		}
 	}
+}
+
+// capabilityError is ErrMissingCapability with the optimizer and the
+// missing piece named.
+type capabilityError struct{ msg string }
+
+func (e *capabilityError) Error() string { return e.msg }
+func (e *capabilityError) Unwrap() error { return ErrMissingCapability }
+
+// missingCapability returns an error wrapping ErrMissingCapability that reads
+// "optim: <name>: missing capability: <what>".
+func missingCapability(name, what string) error {
+	return &capabilityError{msg: "optim: " + name + ": missing capability: " + what}
 }

@@ -53,24 +53,27 @@ func TestRMSPropMatchesFormula(t *testing.T) {
 	}
 }
 
+// TestRMSPropRefusesBadSettings: an invalid setting makes Step return the
+// error of Validate, naming the setting, with every parameter unchanged.
 func TestRMSPropRefusesBadSettings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range []struct {
 		opt  RMSProp
 		want string
 	}{
-		{RMSProp{Rate: -1}, "learning rate"},
-		{RMSProp{Rate: math.NaN()}, "learning rate"},
-		{RMSProp{Rho: 1}, "rho"},
-		{RMSProp{Rho: -0.1}, "rho"},
-		{RMSProp{Epsilon: -1e-8}, "epsilon"},
-		{RMSProp{Momentum: 1}, "momentum"},
+		{RMSProp{Rate: -1}, "Rate=-1"},
+		{RMSProp{Rate: math.NaN()}, "Rate=NaN"},
+		{RMSProp{Rho: 1}, "Rho=1"},
+		{RMSProp{Rho: -0.1}, "Rho=-0.1"},
+		{RMSProp{Epsilon: -1e-8}, "Epsilon=-1e-08"},
+		{RMSProp{Momentum: 1}, "Momentum=1"},
 	} {
 		l := elemLayer(rng, false)
-		w0 := flatParams(l)
-		checkOptimPanics(t, "optim: RMSProp: ", tc.want, func() { tc.opt.Step([]*secondorder.Layer{l}) })
-		assert.Equal(t, w0, flatParams(l), "parameters changed by a refused step")
+		opt := tc.opt
+		checkRefused(t, &opt, []*secondorder.Layer{l}, "optim: RMSProp: ", tc.want)
 	}
+	var ok RMSProp
+	assert.NoError(t, ok.Validate(), "zero value")
 }
 
 func TestRMSPropDecreasesLoss(t *testing.T) {

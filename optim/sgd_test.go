@@ -72,29 +72,26 @@ func TestSGDMatchesFormula(t *testing.T) {
 	}
 }
 
+// TestSGDRefusesBadSettings: an invalid setting makes Step return the error
+// of Validate, naming the setting, with every parameter unchanged.
 func TestSGDRefusesBadSettings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	l := &secondorder.Layer{W: randDense(rng, 2, 2), B: randVec(rng, 2), GradW: randDense(rng, 2, 2), GradB: randVec(rng, 2)}
 	for _, tc := range []struct {
 		name string
 		opt  SGD
 		want string
 	}{
-		{"negative rate", SGD{Rate: -1}, "learning rate"},
-		{"momentum one", SGD{Momentum: 1}, "momentum"},
+		{"negative rate", SGD{Rate: -1}, "Rate=-1"},
+		{"momentum one", SGD{Momentum: 1}, "Momentum=1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				msg, _ := r.(string)
-				if !strings.HasPrefix(msg, "optim: ") || !strings.Contains(msg, tc.want) {
-					t.Errorf("panic %v, want optim: ... %s", r, tc.want)
-				}
-			}()
+			l := &secondorder.Layer{W: randDense(rng, 2, 2), B: randVec(rng, 2), GradW: randDense(rng, 2, 2), GradB: randVec(rng, 2)}
 			opt := tc.opt
-			opt.Step([]*secondorder.Layer{l})
+			checkRefused(t, &opt, []*secondorder.Layer{l}, "optim: SGD: ", tc.want)
 		})
 	}
+	var ok SGD
+	assert.NoError(t, ok.Validate(), "zero value")
 }
 
 func TestSGDMissingGradientsPanics(t *testing.T) {

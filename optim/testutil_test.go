@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/secondorder"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 )
@@ -167,6 +168,39 @@ func checkOptimPanics(t *testing.T, prefix, want string, f func()) {
 		}
 	}()
 	f()
+}
+
+// settingsChecker is an optimizer whose settings Validate checks.
+type settingsChecker interface {
+	Optimizer
+	Reporter
+	Validate() error
+}
+
+// checkRefused requires Step to refuse opt's settings: an error starting
+// with prefix and containing want, the same error as Validate's, every
+// parameter of every layer (Extra included) unchanged and no update counted.
+func checkRefused(t *testing.T, opt settingsChecker, layers []*secondorder.Layer, prefix, want string) {
+	t.Helper()
+	var before [][]float64
+	for _, l := range layers {
+		before = append(before, flatParams(l))
+	}
+	err := opt.Step(layers)
+	if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Step: error %v, want %q... %q", err, prefix, want)
+	}
+	if verr := opt.Validate(); verr == nil || err == nil || verr.Error() != err.Error() {
+		t.Errorf("Validate: %v, want the error of Step, %v", verr, err)
+	}
+	for k, l := range layers {
+		if !assert.Equal(t, before[k], flatParams(l)) {
+			t.Errorf("layer %d: parameters changed by a refused step", k)
+		}
+	}
+	if n := opt.Report().Updates; n != 0 {
+		t.Errorf("refused step counted: Updates = %d", n)
+	}
 }
 
 // flatParams returns W (row by row), B and each Extra value of l in one

@@ -16,6 +16,13 @@ type entry struct {
 	label, opt, norm string
 }
 
+// config returns c set up for the entry's run.
+func (e entry) config(c config) config {
+	c.opt, c.norm = e.opt, e.norm
+	c.figure = ""
+	return c
+}
+
 // figures are the two experiments that thesis §3.4.3 planned and left
 // empty ("WIP"): figure 3.1 compares SGD, centered gradient descent and
 // mean-only batch normalisation; figure 3.2 compares ACP with a fixed α,
@@ -62,9 +69,7 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 	var table strings.Builder
 	fmt.Fprintf(&table, "| method | updates | training seconds | train_err | test_err |\n|---|---|---|---|---|\n")
 	for _, e := range entries {
-		ec := c
-		ec.opt, ec.norm = e.opt, e.norm
-		ec.figure = ""
+		ec := e.config(c)
 		dir := filepath.Join(c.out, strings.NewReplacer("+", "", " ", "", ",", "-", "α", "alpha").Replace(strings.ToLower(e.label)))
 		fmt.Fprintf(w, "\n== figure %s: %s\n", c.figure, e.label)
 		sum, err := train(ec, data, w, dir)

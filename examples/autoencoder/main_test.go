@@ -2,34 +2,68 @@ package main
 
 import (
 	"bytes"
-
+	"errors"
+	"flag"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
+	"github.com/secondorder/secondorder/optim"
 	"gonum.org/v1/gonum/mat"
 )
+
+// TestMain runs the command's main with the arguments in $AUTOENCODER_ARGS
+// when $AUTOENCODER_MAIN is set, so that TestMainExitStatus can run it in a
+// subprocess.
+func TestMain(m *testing.M) {
+	if os.Getenv("AUTOENCODER_MAIN") == "1" {
+		os.Args = append([]string{"autoencoder"}, strings.Fields(os.Getenv("AUTOENCODER_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// parse returns the configuration of the command line args.
+func parse(t *testing.T, args ...string) config {
+	t.Helper()
+	c, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatalf("flags %q: %v", args, err)
+	}
+	return c
+}
+
+// needMNIST skips the test in -short mode when MNIST is not available
+// without fetching it.
+func needMNIST(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		if _, _, err := (datasets.MNISTConfig{NoFetch: true}).Find(); err != nil {
+			t.Skip("MNIST not available without fetching:", err)
+		}
+	}
+}
+
+var mnist = sync.OnceValues(func() (*datasets.MNIST, error) { return datasets.LoadMNIST("") })
 
 // TestRunSmallNet trains a small autoencoder on MNIST for 60 updates and
 // checks the front-door contract: the final line's format, a CSV log that
 // starts at update 0, and a final train error well below the untrained
 // network's. Skipped only when MNIST cannot be found in -short mode.
 func TestRunSmallNet(t *testing.T) {
-	if testing.Short() {
-		if _, _, err := (datasets.MNISTConfig{NoFetch: true}).Find(); err != nil {
-			t.Skip("MNIST not available without fetching:", err)
-		}
-	}
+	needMNIST(t)
 	dir := t.TempDir()
-	c := config{arch: "784-64-16-64-784", updates: 60, batch: 100, momentum: -1, seed: 1,
-		opt: "sgd", loss: "quadratic", init: "sparse", out: dir, evalSize: 500, logEvery: time.Hour}
+	c := parse(t, "-arch", "784-64-16-64-784", "-updates", "60", "-time", "0", "-out", dir, "-eval", "500", "-log-every", "1h")
 	var out bytes.Buffer
 	sum, err := run(c, &out)
 	if err != nil {
@@ -39,6 +73,9 @@ func TestRunSmallNet(t *testing.T) {
 	last := lines[len(lines)-1]
 	if !regexp.MustCompile(`^final: updates=60 seconds=[0-9.]+ train_err=[0-9.]+ test_err=[0-9.]+$`).MatchString(last) {
 		t.Errorf("last line %q does not have the final: form", last)
+	}
+	if !strings.Contains(out.String(), "sgd lr=0.01 momentum=0.9 nesterov=false") {
+		t.Errorf("output does not name SGD with its defaults:\n%s", out.String())
 	}
 	if !(sum.trainErr < 0.5*sum.initialErr) {
 		t.Errorf("train error %.3f is not below half the untrained network's %.3f", sum.trainErr, sum.initialErr)
@@ -53,29 +90,253 @@ func TestRunSmallNet(t *testing.T) {
 	}
 }
 
+// TestEveryMethodTrains runs every method of the table for a few updates on
+// a small network, so that each constructor's glue (K-FAC's Monte-Carlo
+// Fisher, NNN's whitening, Newton's sub-batch GN rows, batch
+// normalisation) runs against the real passes, and checks that the errors
+// stay finite. Newton needs a net whose layers fit -max-params.
+func TestEveryMethodTrains(t *testing.T) {
+	needMNIST(t)
+	full, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first 2000 training and 500 test images, to keep the final
+	// evaluations on the full sets short.
+	data := *full
+	data.TrainImages, data.TestImages = subset(full.TrainImages, 2000), subset(full.TestImages, 500)
+	type run struct{ name, opt, norm, arch string }
+	var runs []run
+	for _, m := range methods {
+		arch := "784-16-784"
+		if m.name == "newton" {
+			arch = "784-2-784"
+		}
+		runs = append(runs, run{m.name, m.name, "none", arch})
+	}
+	runs = append(runs, run{"sgd+bn", "sgd", "bn", "784-16-784"}, run{"sgd+meanbn", "sgd", "meanbn", "784-16-784"})
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			c := parse(t, "-opt", r.opt, "-norm", r.norm, "-arch", r.arch, "-updates", "4", "-time", "0", "-eval", "200", "-log-every", "1h")
+			if err := c.check(); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			sum, err := train(c, &data, &out, "")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if sum.updates != 4 || math.IsNaN(sum.trainErr) || math.IsInf(sum.trainErr, 0) || math.IsNaN(sum.testErr) {
+				t.Errorf("updates=%d train_err=%v test_err=%v, want 4 updates and finite errors", sum.updates, sum.trainErr, sum.testErr)
+			}
+		})
+	}
+}
+
 // TestRunRejectsBadFlags checks that bad settings are errors that name the
-// flag, before any data is loaded.
+// flag, returned before any data is loaded (run has printed nothing, not
+// even the MNIST line).
 func TestRunRejectsBadFlags(t *testing.T) {
-	base := config{arch: "784-30-784", updates: 1, batch: 10, opt: "sgd", loss: "quadratic", init: "sparse", momentum: -1}
+	base := []string{"-arch", "784-30-784", "-updates", "1", "-batch", "10"}
 	for _, tc := range []struct {
 		name string
-		mod  func(*config)
+		args []string
 		want string
 	}{
-		{"arch", func(c *config) { c.arch = "784-x-784" }, "-arch"},
-		{"arch ends", func(c *config) { c.arch = "784-30-10" }, "-arch"},
-		{"batch", func(c *config) { c.batch = 0 }, "-batch"},
-		{"loss", func(c *config) { c.loss = "hinge" }, "-loss"},
-		{"init", func(c *config) { c.init = "zeros" }, "-init"},
-		{"opt", func(c *config) { c.opt = "lbfgs" }, "-opt"},
-		{"no stop", func(c *config) { c.updates, c.budget = 0, 0 }, "nothing would stop"},
+		{"arch", []string{"-arch", "784-x-784"}, "-arch"},
+		{"arch ends", []string{"-arch", "784-30-10"}, "-arch"},
+		{"batch", []string{"-batch", "0"}, "-batch"},
+		{"loss", []string{"-loss", "hinge"}, "-loss"},
+		{"init", []string{"-init", "zeros"}, "-init"},
+		{"opt", []string{"-opt", "lbfgs"}, "-opt"},
+		{"norm", []string{"-norm", "layer"}, "-norm"},
+		{"no stop", []string{"-updates", "0", "-time", "0"}, "nothing would stop"},
+		{"lr negative", []string{"-lr", "-1"}, "-lr -1: optim: SGD: Rate=-1"},
+		{"lr zero", []string{"-lr", "0"}, "-lr 0"},
+		{"lr NaN", []string{"-opt", "adam", "-lr", "NaN"}, "-lr NaN: optim: Adam: Rate=NaN"},
+		{"momentum", []string{"-momentum", "1.5"}, "-momentum 1.5: optim: SGD: Momentum=1.5"},
+		{"momentum centered", []string{"-opt", "centered", "-momentum", "-0.1"}, "optim: Centered: Momentum=-0.1"},
+		{"damping kfac", []string{"-opt", "kfac", "-damping", "-1"}, "-damping -1: optim: KFAC: Damping=-1"},
+		{"damping acp", []string{"-opt", "acp", "-damping", "-1"}, "-damping -1: optim: ACP: Damping=-1"},
+		{"damping newton", []string{"-opt", "newton", "-arch", "784-2-784", "-damping", "-1"}, "optim: Newton: Damping=-1"},
+		{"alpha zero", []string{"-opt", "acp", "-alpha", "0"}, "-alpha 0"},
+		{"alpha negative", []string{"-opt", "acp-fixed", "-alpha", "-2"}, "optim: ACP: Alpha=-2"},
+		{"period", []string{"-opt", "kfac", "-period", "0"}, "-period 0"},
+		{"whiten-eps", []string{"-opt", "nnn", "-whiten-eps", "-1"}, "-whiten-eps -1"},
+		{"max-params", []string{"-opt", "newton", "-max-params", "0"}, "-max-params 0"},
+		{"newton too large", []string{"-opt", "newton"}, "-max-params 5000"},
+		{"norm with kfac", []string{"-opt", "kfac", "-norm", "bn"}, "-norm bn cannot be combined with -opt kfac"},
+		{"figure method settings", []string{"-figure", "3.2", "-out", "x", "-damping", "-1"}, "figure 3.2, ACP, fixed α: -opt acp-fixed -damping -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := base
-			tc.mod(&c)
-			_, err := run(c, &bytes.Buffer{})
+			c := parse(t, append(append([]string{}, base...), tc.args...)...)
+			var out bytes.Buffer
+			_, err := run(c, &out)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want one mentioning %q", err, tc.want)
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+			if out.Len() > 0 {
+				t.Errorf("run printed %q before refusing the settings", out.String())
+			}
+		})
+	}
+}
+
+// TestFlagsUnsetOrSet checks the two states of a method flag: unset gives
+// the method's default, set gives the value, zero included. -momentum 0
+// must give no momentum to every method whose default is 0.9.
+func TestFlagsUnsetOrSet(t *testing.T) {
+	for _, name := range []string{"sgd", "nesterov", "centered", "acp", "acp-fixed"} {
+		t.Run(name, func(t *testing.T) {
+			if got := settingsOf(t, parse(t, "-opt", name)).momentum; got != 0.9 {
+				t.Errorf("-opt %s: momentum %v, want the default 0.9", name, got)
+			}
+			if got := settingsOf(t, parse(t, "-opt", name, "-momentum", "0")).momentum; got != 0 {
+				t.Errorf("-opt %s -momentum 0: momentum %v, want 0", name, got)
+			}
+			if got := settingsOf(t, parse(t, "-opt", name, "-momentum", "0.5")).momentum; got != 0.5 {
+				t.Errorf("-opt %s -momentum 0.5: momentum %v, want 0.5", name, got)
+			}
+		})
+	}
+	// -damping 0 asks for no damping: Undamped, which Validate accepts.
+	for _, name := range []string{"acp", "kfac", "newton"} {
+		c := parse(t, "-opt", name, "-arch", "784-2-784", "-damping", "0")
+		tr, err := newTrainer(c, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			t.Fatalf("-opt %s -damping 0: %v", name, err)
+		}
+		if s := settingsOf(t, c); s.damping != 0 || !s.undamped {
+			t.Errorf("-opt %s -damping 0: damping %v undamped %v, want 0 and true (%s)", name, s.damping, s.undamped, tr.label)
+		}
+	}
+}
+
+// settings are the numeric settings of a method as its optimizer holds
+// them.
+type settings struct {
+	lr, momentum, damping, alpha float64
+	nesterov, undamped           bool
+	period                       int
+}
+
+// settingsOf builds the method of c and returns its optimizer's settings.
+func settingsOf(t *testing.T, c config) settings {
+	t.Helper()
+	tr, err := newTrainer(c, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatalf("-opt %s: %v", c.opt, err)
+	}
+	rules := func(r optim.Rules) settings {
+		return settings{lr: r.Rate, momentum: r.Momentum, damping: r.Damping, nesterov: r.Nesterov, undamped: r.Undamped, period: r.InversePeriod}
+	}
+	switch o := tr.opt.(type) {
+	case *optim.SGD:
+		return settings{lr: o.Rate, momentum: o.Momentum, nesterov: o.Nesterov}
+	case *optim.RMSProp:
+		return settings{lr: o.Rate, momentum: o.Momentum}
+	case *optim.Adam:
+		return settings{lr: o.Rate}
+	case *optim.Centered:
+		return settings{lr: o.Rate, momentum: o.Momentum, nesterov: o.Nesterov}
+	case *optim.ACP:
+		s := rules(o.Rules)
+		s.alpha = o.Alpha
+		return s
+	case *optim.KFAC:
+		return rules(o.Rules)
+	case *optim.Newton:
+		return rules(o.Rules)
+	}
+	t.Fatalf("-opt %s: optimizer %T not covered by the test", c.opt, tr.opt)
+	return settings{}
+}
+
+// TestMethodDefaults pins the benchmark defaults of every method (the
+// README's table), so that restructuring the constructors cannot move the
+// results, and checks that every method of the table is covered.
+func TestMethodDefaults(t *testing.T) {
+	want := map[string]struct {
+		s     settings
+		label string
+	}{
+		"sgd":       {settings{lr: 0.01, momentum: 0.9}, "sgd lr=0.01 momentum=0.9 nesterov=false"},
+		"nesterov":  {settings{lr: 0.01, momentum: 0.9, nesterov: true}, "sgd lr=0.01 momentum=0.9 nesterov=true"},
+		"rmsprop":   {settings{lr: 1e-3}, "rmsprop lr=0.001 momentum=0"},
+		"adam":      {settings{lr: 1e-3}, "adam lr=0.001"},
+		"centered":  {settings{lr: 0.1, momentum: 0.9}, "centered lr=0.1 momentum=0.9"},
+		"acp":       {settings{lr: 0.1, momentum: 0.9, damping: 3, period: 20}, "acp lr=0.1 momentum=0.9 damping=3 alpha=max squared gradient period=20"},
+		"acp-fixed": {settings{lr: 0.3, momentum: 0.9, damping: 10, alpha: 1, period: 20}, "acp lr=0.3 momentum=0.9 damping=10 alpha=1 period=20"},
+		"kfac":      {settings{lr: 1, damping: 0.1, period: 20}, "kfac lr=1 momentum=0 damping=0.1 (relative) inverse-period=20 fisher=monte-carlo"},
+		"nnn":       {settings{lr: 0.1}, "nnn (whitened layers, ε=100 relative, sgd lr=0.1 momentum=0, refresh every 100 updates)"},
+		"newton":    {settings{lr: 1, damping: 0.1}, "block-diagonal newton lr=1 damping=0.1 (relative), exact GN blocks on 10 examples per batch"},
+	}
+	for _, m := range methods {
+		w, ok := want[m.name]
+		if !ok {
+			t.Errorf("method %q has no expected defaults in this test", m.name)
+			continue
+		}
+		c := parse(t, "-opt", m.name, "-arch", "784-2-784")
+		if got := settingsOf(t, c); got != w.s {
+			t.Errorf("-opt %s: settings %+v, want %+v", m.name, got, w.s)
+		}
+		tr, _ := newTrainer(c, rand.New(rand.NewPCG(1, 1)))
+		if tr.label != w.label {
+			t.Errorf("-opt %s: label %q, want %q", m.name, tr.label, w.label)
+		}
+	}
+	if len(want) != len(methods) {
+		t.Errorf("%d expected methods, %d in the table", len(want), len(methods))
+	}
+}
+
+// TestFlagsHelp checks that -h is flag.ErrHelp and that the method flags
+// print the method's default rather than a number.
+func TestFlagsHelp(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"lr", "momentum", "damping", "period"} {
+		if !regexp.MustCompile(`(?m)^  -` + name + ` .*\n.*\(default: the method's; see README\)$`).MatchString(out.String()) {
+			t.Errorf("-h does not say -%s defaults to the method's:\n%s", name, out.String())
+		}
+	}
+	for _, m := range methods {
+		if !strings.Contains(out.String(), m.name) {
+			t.Errorf("-h does not list -opt %s", m.name)
+		}
+	}
+	if _, err := parseFlags([]string{"-momentum", "x"}, io.Discard); err == nil {
+		t.Error("-momentum x accepted")
+	}
+	if _, err := parseFlags([]string{"kfac"}, io.Discard); err == nil {
+		t.Error("a positional argument accepted")
+	}
+}
+
+// TestMainExitStatus runs the command in a subprocess with invalid
+// settings: it must exit with status 1 after one line on stderr, no stack
+// trace, and print nothing on stdout (MNIST was not loaded).
+func TestMainExitStatus(t *testing.T) {
+	for _, args := range []string{"-lr -1", "-momentum 1.5", "-opt kfac -damping -1", "-opt acp -momentum 0 -period 0"} {
+		t.Run(args, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "AUTOENCODER_MAIN=1", "AUTOENCODER_ARGS="+args)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit: %v, want status 1; stderr:\n%s", err, stderr.String())
+			}
+			msg := stderr.String()
+			if !strings.HasPrefix(msg, "autoencoder: ") || strings.Count(msg, "\n") != 1 || strings.Contains(msg, "goroutine") {
+				t.Errorf("stderr %q, want one line starting autoencoder:", msg)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout %q, want nothing before the settings are checked", stdout.String())
 			}
 		})
 	}

@@ -5,243 +5,407 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/curvature/network"
+	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
 	"github.com/secondorder/secondorder/optim"
 	"gonum.org/v1/gonum/mat"
 )
 
-// methodNames lists the values of -opt.
-var methodNames = []string{"sgd", "nesterov", "rmsprop", "adam", "centered", "acp", "acp-fixed", "kfac", "nnn", "newton"}
+// methods are the values of -opt. Each is built by a small constructor that
+// holds one optimizer with its benchmark defaults and the glue it needs
+// around a training step: which network it trains, which passes fill the
+// records before optim's Step, and what else runs between updates. Copy the
+// constructor of the method you want as the template of your own training
+// loop.
+//
+// The defaults were chosen on 200–300 updates of the benchmark; see the
+// README's table. A flag left unset takes the method's default; a flag set
+// takes the given value, zero included (-momentum 0 is no momentum,
+// -damping 0 no damping).
+var methods = []method{
+	{name: "sgd", desc: "SGD with classical momentum", build: newSGD},
+	{name: "nesterov", desc: "SGD with Nesterov momentum (Sutskever et al. 2013)", build: newNesterov},
+	{name: "rmsprop", desc: "RMSProp (Tieleman & Hinton 2012)", build: newRMSProp},
+	{name: "adam", desc: "Adam (Kingma & Ba 2015)", build: newAdam},
+	{name: "centered", desc: "centered gradient descent (thesis §3.4.1)", build: newCentered},
+	{name: "acp", desc: "amortized covariance preconditioner, heuristic α (§3.4.2)", build: newACP},
+	{name: "acp-fixed", desc: "ACP with a fixed α", build: newACPFixed},
+	{name: "kfac", desc: "K-FAC with a Monte-Carlo Fisher (Martens & Grosse 2015)", build: newKFAC},
+	{name: "nnn", desc: "natural neural network: whitened layers trained by SGD (§3.5.2)", build: newNNN},
+	{name: "newton", desc: "block-diagonal Newton on exact GN blocks (§3.1.6); small nets only", build: newNewton},
+}
 
-// trainer is one optimizer with the glue it needs around a training step:
-// the network it wants (normalisation, whitening), the curvature vectors it
-// reads from the records, and the closures of optim.Problem.
+// method is one value of -opt.
+type method struct {
+	name, desc string
+	// build returns the method with the settings of c: its flags, unset or
+	// set, and c.norm, c.arch. rng is the run's source of randomness, for
+	// the methods that sample.
+	build func(c config, rng *rand.Rand) (*trainer, error)
+}
+
+// findMethod returns the method named name.
+func findMethod(name string) (method, error) {
+	for _, m := range methods {
+		if m.name == name {
+			return m, nil
+		}
+	}
+	names := make([]string, len(methods))
+	for i, m := range methods {
+		names[i] = m.name
+	}
+	return method{}, fmt.Errorf("unknown -opt %q (available: %s)", name, strings.Join(names, ", "))
+}
+
+// methodsHelp is the usage text of -opt: one line per method.
+func methodsHelp() string {
+	var b strings.Builder
+	b.WriteString("optimizer, one of")
+	for _, m := range methods {
+		fmt.Fprintf(&b, "\n  %-10s %s", m.name, m.desc)
+	}
+	return b.String()
+}
+
+// optimizer is what every optimizer of package optim has: Step, and the
+// check of its settings that Step runs first.
+type optimizer interface {
+	optim.Optimizer
+	Validate() error
+}
+
+// trainer is what a method's constructor returns: one optimizer and the
+// glue around it, as closures over the optimizer and their own buffers.
 type trainer struct {
-	opt  optim.Optimizer
-	desc string
-
-	norm      nn.Norm
-	whiten    bool // natural neural network: whitened layers refreshed every whitenEvery updates
-	every     int
-	whitenEps float64
-
-	back      *curvature.Backprop // fills Back (K-FAC)
-	statsDue  func() bool         // K-FAC: whether this update reads Back
-	newton    *optim.Newton       // exact GN rows on a sub-batch
-	newtonSub int
-	problem   *optim.Problem // closures over the current batch
-
-	net  *nn.Network
-	loss nn.Loss
-	xb   *mat.Dense // current minibatch, for the closures
-
-	sample *mat.Dense // whitening sample
-	sq     mat.Dense  // square-root factors for newton
-	idx    []int
+	// label describes the method and its settings in effect; run prints it.
+	label string
+	// opt is the optimizer, for the check of the settings before MNIST
+	// loads.
+	opt optimizer
+	// network returns the network the method trains, uninitialised.
+	network func(sizes []int) *nn.Network
+	// start, if set, runs once before the first update, after the network
+	// is initialised, with the training images.
+	start func(net *nn.Network, train *mat.Dense, rng *rand.Rand) error
+	// step runs the passes the method needs on the minibatch xb (the
+	// inputs and targets of the autoencoder) and applies update number
+	// update, counting from 1.
+	step func(net *nn.Network, loss nn.Loss, xb *mat.Dense, update int) error
 }
 
-// orDefault returns v, or d when v is zero.
-func orDefault(v, d float64) float64 {
-	if v == 0 {
-		return d
+// The first-order methods read the gradients that nn's Backward puts in the
+// records, and nothing else; they train the plain network or, with -norm,
+// the batch-normalised one.
+
+// newSGD is SGD with classical momentum (Nesterov's with -nesterov):
+// η 0.01, μ 0.9.
+func newSGD(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.SGD{
+		Rate:     c.lr.or(0.01),
+		Momentum: c.momentum.or(0.9),
+		Nesterov: c.nesterov,
 	}
-	return v
+	return gradientTrainer(c, opt, fmt.Sprintf("sgd lr=%g momentum=%g nesterov=%v", opt.Rate, opt.Momentum, opt.Nesterov))
 }
 
-// newTrainer returns the method named by c.opt with the benchmark's
-// defaults for any setting left at zero (README: how they were chosen).
-func newTrainer(c config, rng *rand.Rand) (*trainer, error) {
-	mom := c.momentum
-	defMom := func(d float64) float64 {
-		if mom < 0 {
-			return d
-		}
-		return mom
+// newNesterov is SGD with Nesterov momentum: η 0.01, μ 0.9.
+func newNesterov(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.SGD{
+		Rate:     c.lr.or(0.01),
+		Momentum: c.momentum.or(0.9),
+		Nesterov: true,
 	}
-	t := &trainer{}
-	switch c.opt {
-	case "sgd", "nesterov":
-		lr := orDefault(c.lr, 0.01)
-		m := defMom(0.9)
-		nest := c.nesterov || c.opt == "nesterov"
-		t.opt = &optim.SGD{Rate: lr, Momentum: m, Nesterov: nest}
-		t.desc = fmt.Sprintf("sgd lr=%g momentum=%g nesterov=%v", lr, m, nest)
-	case "rmsprop":
-		lr := orDefault(c.lr, 1e-3)
-		m := defMom(0)
-		t.opt = &optim.RMSProp{Rate: lr, Momentum: m}
-		t.desc = fmt.Sprintf("rmsprop lr=%g momentum=%g", lr, m)
-	case "adam":
-		lr := orDefault(c.lr, 1e-3)
-		t.opt = &optim.Adam{Rate: lr}
-		t.desc = fmt.Sprintf("adam lr=%g", lr)
-	case "centered":
-		lr := orDefault(c.lr, 0.1)
-		m := defMom(0.9)
-		t.opt = &optim.Centered{Rate: lr, Momentum: m, Nesterov: c.nesterov}
-		t.desc = fmt.Sprintf("centered lr=%g momentum=%g", lr, m)
-	case "acp", "acp-fixed":
-		lr := orDefault(c.lr, 0.1)
-		m := defMom(0.9)
-		damp := orDefault(c.damping, 3)
-		alpha := c.alpha
-		if c.opt == "acp-fixed" {
-			alpha = orDefault(alpha, 1)
-			lr = orDefault(c.lr, 0.3)
-			damp = orDefault(c.damping, 10)
-		}
-		period := c.period
-		if period == 0 {
-			period = 20
-		}
-		t.opt = &optim.ACP{Rate: lr, Momentum: m, Damping: damp, Alpha: alpha, RefreshPeriod: period}
-		a := "max squared gradient"
-		if alpha > 0 {
-			a = fmt.Sprint(alpha)
-		}
-		t.desc = fmt.Sprintf("acp lr=%g momentum=%g damping=%g alpha=%s period=%d", lr, m, damp, a, period)
-	case "kfac":
-		lr := orDefault(c.lr, 1)
-		m := defMom(0)
-		damp := orDefault(c.damping, 0.1)
-		period := c.period
-		if period == 0 {
-			period = 20
-		}
-		k := &optim.KFAC{Rate: lr, Momentum: m, Damping: damp, InversePeriod: period}
-		t.opt = k
-		t.back = &curvature.Backprop{Estimator: curvature.FisherGradients, Rand: rng}
-		t.statsDue = k.StatsDue
-		t.desc = fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) inverse-period=%d fisher=monte-carlo", lr, m, damp, period)
-	case "nnn":
-		// Full whitening (ε near 0.1) made every learning rate tried fail on
-		// this benchmark; a strongly regularised U, close to centering and
-		// rescaling each layer's input, trains (README).
-		lr := orDefault(c.lr, 0.1)
-		m := defMom(0)
-		t.opt = &optim.SGD{Rate: lr, Momentum: m}
-		t.whiten = true
-		t.whitenEps = orDefault(c.whitenEps, 100)
-		t.every = c.period
-		if t.every == 0 {
-			t.every = 100
-		}
-		t.desc = fmt.Sprintf("nnn (whitened layers, ε=%g relative, sgd lr=%g momentum=%g, refresh every %d updates)", t.whitenEps, lr, m, t.every)
-	case "newton":
-		lr := orDefault(c.lr, 1)
-		damp := orDefault(c.damping, 0.1)
-		nw := &optim.Newton{Rate: lr, Damping: damp}
-		t.opt = nw
-		t.newton = nw
-		t.newtonSub = 10
-		t.desc = fmt.Sprintf("block-diagonal newton lr=%g damping=%g (relative), exact GN blocks on %d examples per batch", lr, damp, t.newtonSub)
-	default:
-		return nil, fmt.Errorf("unknown -opt %q (available: %s)", c.opt, strings.Join(methodNames, ", "))
+	return gradientTrainer(c, opt, fmt.Sprintf("sgd lr=%g momentum=%g nesterov=%v", opt.Rate, opt.Momentum, opt.Nesterov))
+}
+
+// newRMSProp is RMSProp: η 0.001, no momentum.
+func newRMSProp(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.RMSProp{
+		Rate:     c.lr.or(1e-3),
+		Momentum: c.momentum.or(0),
 	}
-	switch c.norm {
-	case "", "none":
-	case "bn":
-		t.norm = nn.BatchNorm
-	case "meanbn":
-		t.norm = nn.MeanOnlyBatchNorm
-	default:
-		return nil, fmt.Errorf("unknown -norm %q (want none, bn or meanbn)", c.norm)
+	return gradientTrainer(c, opt, fmt.Sprintf("rmsprop lr=%g momentum=%g", opt.Rate, opt.Momentum))
+}
+
+// newAdam is Adam with the paper's β₁, β₂ and ε (Adam's zero values):
+// η 0.001. -momentum does not apply.
+func newAdam(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.Adam{Rate: c.lr.or(1e-3)}
+	return gradientTrainer(c, opt, fmt.Sprintf("adam lr=%g", opt.Rate))
+}
+
+// newCentered is centered gradient descent: η 0.1, μ 0.9.
+func newCentered(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.Centered{
+		Rate:     c.lr.or(0.1),
+		Momentum: c.momentum.or(0.9),
+		Nesterov: c.nesterov,
 	}
-	if t.norm != nn.NoNorm && (t.back != nil || t.newton != nil || t.whiten) {
-		return nil, fmt.Errorf("-norm %s cannot be combined with -opt %s: its curvature is per example, and batch normalisation couples the examples", c.norm, c.opt)
+	return gradientTrainer(c, opt, fmt.Sprintf("centered lr=%g momentum=%g", opt.Rate, opt.Momentum))
+}
+
+// gradientTrainer is the glue of a first-order method: the plain network,
+// or the batch-normalised one with -norm; forward, backward, Step.
+func gradientTrainer(c config, opt optimizer, label string) (*trainer, error) {
+	norm, err := parseNorm(c.norm)
+	if err != nil {
+		return nil, err
 	}
-	if t.norm != nn.NoNorm {
-		t.desc += ", " + t.norm.String()
+	t := &trainer{label: label, opt: opt, network: nn.NewAutoencoder}
+	if norm != nn.NoNorm {
+		t.label += ", " + norm.String()
+		t.network = func(sizes []int) *nn.Network { return nn.NewAutoencoderNorm(sizes, norm) }
+	}
+	t.step = func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
+		net.Forward(xb)
+		net.Backward(loss, xb) // fills every record's Input, Grad, GradW, GradB
+		return opt.Step(net.Records())
 	}
 	return t, nil
 }
 
-// build returns the network the method trains, initialised.
-func (t *trainer) build(sizes []int, init nn.Initializer, loss nn.Loss, rng *rand.Rand, maxParams int) (*nn.Network, error) {
-	var net *nn.Network
-	switch {
-	case t.whiten:
-		net = nn.NewAutoencoderWhitened(sizes)
-	case t.norm != nn.NoNorm:
-		net = nn.NewAutoencoderNorm(sizes, t.norm)
-	default:
-		net = nn.NewAutoencoder(sizes)
+// The curvature-based methods.
+
+// newACP is ACP with the heuristic α = max (∇_a l)² of §3.4.2. It reads
+// the inputs and gradients that Backward puts in the records; its damping
+// is absolute.
+func newACP(c config, _ *rand.Rand) (*trainer, error) {
+	return acpTrainer(c, &optim.ACP{
+		Rules: optim.Rules{
+			Rate:          c.lr.or(0.1),
+			Momentum:      c.momentum.or(0.9),
+			Nesterov:      c.nesterov,
+			Damping:       c.damping.or(3),
+			Undamped:      c.undamped(),
+			InversePeriod: c.period.or(20),
+		},
+		Alpha: c.alpha.or(0), // 0: the heuristic
+	})
+}
+
+// newACPFixed is ACP with a fixed α, which wants a larger rate and damping.
+func newACPFixed(c config, _ *rand.Rand) (*trainer, error) {
+	return acpTrainer(c, &optim.ACP{
+		Rules: optim.Rules{
+			Rate:          c.lr.or(0.3),
+			Momentum:      c.momentum.or(0.9),
+			Nesterov:      c.nesterov,
+			Damping:       c.damping.or(10),
+			Undamped:      c.undamped(),
+			InversePeriod: c.period.or(20),
+		},
+		Alpha: c.alpha.or(1),
+	})
+}
+
+// acpTrainer is the glue of ACP: the plain network; forward, backward,
+// Step.
+func acpTrainer(c config, opt *optim.ACP) (*trainer, error) {
+	if err := perExample(c); err != nil {
+		return nil, err
 	}
-	net.Init(init, rng)
-	if t.newton != nil {
+	alpha := "max squared gradient"
+	if opt.Alpha > 0 {
+		alpha = fmt.Sprint(opt.Alpha)
+	}
+	return &trainer{
+		label: fmt.Sprintf("acp lr=%g momentum=%g damping=%g alpha=%s period=%d",
+			opt.Rate, opt.Momentum, opt.Damping, alpha, opt.InversePeriod),
+		opt:     opt,
+		network: nn.NewAutoencoder,
+		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
+			net.Forward(xb)
+			net.Backward(loss, xb)
+			return opt.Step(net.Records())
+		},
+	}, nil
+}
+
+// newKFAC is K-FAC with factored Tikhonov damping relative to the factors
+// and its default norm constraint. Its output-side factor is a Monte-Carlo
+// Fisher: one gradient per example at a target sampled from the model,
+// backpropagated into the records' Back on the updates where K-FAC reads
+// its statistics.
+func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
+	if err := perExample(c); err != nil {
+		return nil, err
+	}
+	opt := &optim.KFAC{Rules: optim.Rules{
+		Rate:          c.lr.or(1),
+		Momentum:      c.momentum.or(0),
+		Nesterov:      c.nesterov,
+		Damping:       c.damping.or(0.1),
+		Undamped:      c.undamped(),
+		InversePeriod: c.period.or(20),
+	}}
+	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng}
+	return &trainer{
+		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) inverse-period=%d fisher=monte-carlo",
+			opt.Rate, opt.Momentum, opt.Damping, opt.InversePeriod),
+		opt:     opt,
+		network: nn.NewAutoencoder,
+		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
+			if opt.StatsDue() {
+				back.Fill(net, loss, xb, xb) // Forward, Backward, and Back
+			} else {
+				net.Forward(xb)
+				net.Backward(loss, xb)
+			}
+			return opt.Step(net.Records())
+		},
+	}, nil
+}
+
+// newNNN is a natural neural network (PRONG, Desjardins et al. 2015):
+// whitened layers, trained by plain SGD, whose whitening is re-estimated
+// from a fixed sample of the training set before the first update and
+// every -period updates. Full whitening (ε near 0.1) made every learning
+// rate tried fail on this benchmark; a strongly regularised U, close to
+// centering and rescaling each layer's input, trains (README).
+func newNNN(c config, _ *rand.Rand) (*trainer, error) {
+	if err := perExample(c); err != nil {
+		return nil, err
+	}
+	opt := &optim.SGD{
+		Rate:     c.lr.or(0.1),
+		Momentum: c.momentum.or(0),
+		Nesterov: c.nesterov,
+	}
+	eps := c.whitenEps.or(100) // relative to the mean input variance
+	every := c.period.or(100)
+	var sample *mat.Dense
+	return &trainer{
+		label: fmt.Sprintf("nnn (whitened layers, ε=%g relative, sgd lr=%g momentum=%g, refresh every %d updates)",
+			eps, opt.Rate, opt.Momentum, every),
+		opt:     opt,
+		network: nn.NewAutoencoderWhitened,
+		start: func(net *nn.Network, train *mat.Dense, rng *rand.Rand) error {
+			// The whitening sample: a fixed random subset of the
+			// training set.
+			n, _ := train.Dims()
+			sample = mat.NewDense(min(1000, n), datasets.MNISTPixels, nil)
+			for i := range min(1000, n) {
+				sample.SetRow(i, train.RawRowView(rng.IntN(n)))
+			}
+			return net.Whiten(sample, eps)
+		},
+		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, update int) error {
+			net.Forward(xb)
+			net.Backward(loss, xb)
+			if err := opt.Step(net.Records()); err != nil {
+				return err
+			}
+			if update%every == 0 {
+				if err := net.Whiten(sample, eps); err != nil {
+					return fmt.Errorf("whitening refresh: %w", err)
+				}
+			}
+			return nil
+		},
+	}, nil
+}
+
+// newtonSub is the number of examples of each batch whose exact
+// Gauss–Newton rows build Newton's blocks.
+const newtonSub = 10
+
+// newNewton is block-diagonal Newton: each layer's exact Gauss–Newton block
+// on the first newtonSub examples of the batch (Martens & Grosse's τ1
+// trick), with the gradient on the whole batch, and relative damping.
+// Its blocks have (n_out(n_in+1))² entries: small networks only.
+func newNewton(c config, _ *rand.Rand) (*trainer, error) {
+	if err := perExample(c); err != nil {
+		return nil, err
+	}
+	opt := &optim.Newton{
+		Rules: optim.Rules{
+			Rate:     c.lr.or(1),
+			Momentum: c.momentum.or(0),
+			Nesterov: c.nesterov,
+			Damping:  c.damping.or(0.1),
+			Undamped: c.undamped(),
+		},
+		MaxParams: c.maxParams.or(optim.DefaultNewtonMaxParams),
+	}
+	// Refuse a large layer now, before MNIST loads, rather than at the
+	// first Step.
+	if sizes, err := parseArch(c.arch); err == nil {
 		for l := 0; l+1 < len(sizes); l++ {
-			if p := sizes[l+1] * (sizes[l] + 1); p > maxParams {
-				return nil, fmt.Errorf("-opt newton holds each layer's exact %d×%d curvature block: layer %d (%d→%d) has %d parameters, more than %d; use a small net such as -arch 784-2-784, or -opt kfac", p, p, l, sizes[l], sizes[l+1], p, maxParams)
+			if p := sizes[l+1] * (sizes[l] + 1); p > opt.MaxParams {
+				return nil, fmt.Errorf("-opt newton holds each layer's exact %d×%d curvature block: layer %d (%d→%d) has %d parameters, more than -max-params %d; use a small net such as -arch 784-2-784, or -opt kfac",
+					p, p, l, sizes[l], sizes[l+1], p, opt.MaxParams)
 			}
 		}
 	}
-	t.net, t.loss = net, loss
-	if t.problem != nil {
-		t.problem.Loss = func() (float64, error) {
-			t.net.Forward(t.xb)
-			return t.loss.Value(t.net.Output(), t.xb), nil
-		}
-	}
-	return net, nil
+	gn := &gnRows{m: newtonSub}
+	return &trainer{
+		label: fmt.Sprintf("block-diagonal newton lr=%g damping=%g (relative), exact GN blocks on %d examples per batch",
+			opt.Rate, opt.Damping, newtonSub),
+		opt:     opt,
+		network: nn.NewAutoencoder,
+		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
+			net.Forward(xb)
+			net.Backward(loss, xb)
+			gn.fill(net, loss, xb)
+			return opt.Step(net.Records())
+		},
+	}, nil
 }
 
-// refreshWhitening re-estimates the whitening of a natural neural network
-// from the sample; a no-op for other methods.
-func (t *trainer) refreshWhitening() error {
-	if !t.whiten {
-		return nil
-	}
-	return t.net.Whiten(t.sample, t.whitenEps)
+// gnRows fills the records' Back with the exact Gauss–Newton rows
+// J_aᵀ D^{1/2} (table 3.I at the logits) of the first m examples of the
+// batch: the exact GN blocks of that sub-batch.
+type gnRows struct {
+	m   int
+	sq  mat.Dense
+	idx []int
 }
 
-// step runs the forward and backward passes the method needs on the
-// minibatch xb and applies one update.
-func (t *trainer) step(update int, xb *mat.Dense) error {
-	t.xb = xb
-	switch {
-	case t.back != nil && (t.statsDue == nil || t.statsDue()):
-		t.back.Fill(t.net, t.loss, xb, xb)
-	case t.newton != nil:
-		t.net.Forward(xb)
-		t.net.Backward(t.loss, xb)
-		t.newtonBack(xb)
-	default:
-		t.net.Forward(xb)
-		t.net.Backward(t.loss, xb)
-	}
-	if err := t.opt.Step(t.net.Records()); err != nil {
-		return err
-	}
-	if t.whiten && t.every > 0 && update%t.every == 0 {
-		if err := t.refreshWhitening(); err != nil {
-			return fmt.Errorf("whitening refresh: %w", err)
-		}
-	}
-	return nil
-}
-
-// newtonBack fills the records' Back with the exact Gauss–Newton rows
-// J_aᵀ D^{1/2} (table 3.I at the logits) of the first newtonSub examples of
-// the batch, and BackScale with 1/newtonSub: the exact GN blocks of that
-// sub-batch (Martens & Grosse's τ1 trick), with the gradient on the whole
-// batch.
-func (t *trainer) newtonBack(xb *mat.Dense) {
+// fill reads the output of the last Forward on xb (the targets of the
+// autoencoder). BackwardVectors sets every record's Back and BackExamples
+// (row r of Back belongs to example idx[r]); BackScale is then set to 1/m,
+// the weight of a mean over the sub-batch (BackwardVectors's 1/n is that of
+// one set of rows per example of the whole batch).
+func (g *gnRows) fill(net *nn.Network, loss nn.Loss, xb *mat.Dense) {
 	n, _ := xb.Dims()
-	m := min(t.newtonSub, n)
-	o := t.net.Output()
+	m := min(g.m, n)
+	o := net.Output()
 	_, k := o.F.Dims()
 	sub := nn.Output{Act: o.Act, A: o.A.Slice(0, m, 0, k).(*mat.Dense), F: o.F.Slice(0, m, 0, k).(*mat.Dense)}
-	t.sq.Reset()
-	t.loss.SqrtD(&t.sq, nn.GaussNewton, nn.SplitLogits, sub, xb.Slice(0, m, 0, k).(*mat.Dense))
-	rows := &t.sq
-	t.idx = t.idx[:0]
+	g.sq.Reset()
+	loss.SqrtD(&g.sq, nn.GaussNewton, nn.SplitLogits, sub, xb.Slice(0, m, 0, k).(*mat.Dense))
+	g.idx = g.idx[:0]
 	for r := 0; r < m*k; r++ {
-		t.idx = append(t.idx, r/k)
+		g.idx = append(g.idx, r/k)
 	}
-	t.net.BackwardVectors(rows, t.idx)
-	for _, rec := range t.net.Records() {
+	net.BackwardVectors(&g.sq, g.idx)
+	for _, rec := range net.Records() {
 		rec.BackScale = 1 / float64(m)
 	}
-	t.newton.Examples = t.idx
+}
+
+// parseNorm returns the normalisation named by -norm.
+func parseNorm(s string) (nn.Norm, error) {
+	switch s {
+	case "", "none":
+		return nn.NoNorm, nil
+	case "bn":
+		return nn.BatchNorm, nil
+	case "meanbn":
+		return nn.MeanOnlyBatchNorm, nil
+	}
+	return nn.NoNorm, fmt.Errorf("unknown -norm %q (want none, bn or meanbn)", s)
+}
+
+// perExample returns an error for -norm bn or meanbn: the methods that read
+// per-example curvature (and the whitened layers of nnn) need the plain
+// network.
+func perExample(c config) error {
+	norm, err := parseNorm(c.norm)
+	if err != nil || norm == nn.NoNorm {
+		return err
+	}
+	return fmt.Errorf("-norm %s cannot be combined with -opt %s: its curvature is per example, and batch normalisation couples the examples", c.norm, c.opt)
 }

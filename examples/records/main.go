@@ -111,7 +111,7 @@ func newOptimizer(name string) (optim.Optimizer, error) {
 	case "centered":
 		return &optim.Centered{Rate: 0.02, Momentum: 0.9}, nil
 	case "acp":
-		return &optim.ACP{Rate: 0.1, Damping: 1}, nil
+		return &optim.ACP{Rules: optim.Rules{Rate: 0.1, Damping: 1}}, nil
 	case "kfac":
 		return &optim.KFAC{}, nil
 	}

@@ -1,12 +1,13 @@
-package curvature
+package network
 
 import (
 	"math/rand/v2"
 	"strings"
 	"testing"
 
-	"github.com/secondorder/secondorder/nn"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/nn"
 )
 
 // TestRefusesNonPlainNetworks checks that the network-level functions that
@@ -27,12 +28,12 @@ func TestRefusesNonPlainNetworks(t *testing.T) {
 			tc.net.Init(nn.Glorot{}, rng)
 			defer func() {
 				msg, _ := recover().(string)
-				if !strings.HasPrefix(msg, "curvature: ") || !strings.Contains(msg, "plain") {
-					t.Errorf("panic %q, want a curvature: message about plain networks", msg)
+				if !strings.HasPrefix(msg, "network: ") || !strings.Contains(msg, "plain") {
+					t.Errorf("panic %q, want a network: message about plain networks", msg)
 				}
 			}()
 			var h mat.SymDense
-			Hessian(&h, tc.net, nn.Quadratic{}, x, x)
+			HessianMatrix(&h, tc.net, nn.Quadratic{}, x, x)
 		})
 	}
 }

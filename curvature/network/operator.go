@@ -1,16 +1,19 @@
-package curvature
+package network
 
 import (
 	"fmt"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/nn"
 )
 
 // Operator is a matrix-free curvature matrix of a network at one batch: the
 // Hessian of the risk, its Gauss–Newton or Fisher matrix, or the residual
-// between the two, applied to vectors in the layout of nn.Network.Params.
+// between the two, applied to vectors in the layout of nn.Network.Params
+// (MulVec) or to per-layer directions (MulDirections).
 // It holds a copy of the network's forward (and backward) pass, so it stays
 // valid when the network moves on; it is the matrix at the parameters and
 // batch it was made with. Not safe for concurrent use.
@@ -38,30 +41,36 @@ type Operator struct {
 	m     []*mat.Dense // M_i, k×k; nil: zero
 	grads bool         // include the terms in g_l
 
-	gh     []*mat.Dense // W_lᵀ g_l as rows: g_l W_l, n × n_in (l ≥ 1)
-	V, dV  []*mat.Dense
-	c, dc  [][]float64
-	ra, rh []*mat.Dense
-	rg     []*mat.Dense
-	t, u   []*mat.Dense // n × n_in
-	rt     []*mat.Dense // n × n_out
-	tmp    []*mat.Dense // n_out × n_in
+	gh      []*mat.Dense // W_lᵀ g_l as rows: g_l W_l, n × n_in (l ≥ 1)
+	vw, dvw []*mat.Dense // the direction's and the product's weight parts, n_out × n_in
+	vb, dvb [][]float64  // their bias parts
+	ra, rh  []*mat.Dense
+	rg      []*mat.Dense
+	t, u    []*mat.Dense // n × n_in
+	rt      []*mat.Dense // n × n_out
+	tmp     []*mat.Dense // n_out × n_in
+	// Transposed views, made once: boxing m.T() in a mat.Matrix at every
+	// product would allocate.
+	vwT, wT, rgT, gradT []mat.Matrix
+	x, y                []float64     // MulDirections: θ-vectors of the direction and the product
+	xv, yv              *mat.VecDense // views of x and y
 }
 
-// NewHessian returns the Hessian of the risk R = (1/n) Σ_i l(f(x_i), y_i)
-// with respect to all the parameters (thesis §3.1.4): the Gauss–Newton part
+// NewHessianOperator returns the Hessian of the risk
+// R = (1/n) Σ_i l(f(x_i), y_i) with respect to all the parameters (thesis
+// §3.1.4): the Gauss–Newton part
 // plus the residual Σ_j (∂l/∂f_j) ∇²f_j. At the output, M_i is the exact
-// Hessian of l(φ(a)) in a: nn's D_a for GaussNewton and SplitLogits when
+// Hessian of l(φ(a)) in a: nn's D_a for nn.GaussNewton and SplitLogits when
 // the loss matches the output activation (Quadratic+Identity,
 // BinaryCrossEntropy+Sigmoid, CrossEntropy+Softmax), and otherwise
 // J_φᵀ (∂²l/∂f²) J_φ + Σ_j (∂l/∂f_j) ∇²_a φ_j. Hidden activations must be
 // elementwise (nn.Elementwise). It runs net.Forward and net.Backward.
-func NewHessian(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) *Operator {
+func NewHessianOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) *Operator {
 	if Y == nil {
-		panic("curvature: NewHessian: nil targets")
+		panic("network: NewHessianOperator: nil targets")
 	}
-	st := snapshot(net, loss, X, Y, "NewHessian")
-	op := newOperator(st, true, "NewHessian")
+	st := snapshot(net, loss, X, Y, "NewHessianOperator")
+	op := newOperator(st, true, "NewHessianOperator")
 	o := st.output()
 	c := mat.NewDense(st.k, st.k, nil)
 	for i := range op.m {
@@ -77,22 +86,22 @@ func NewHessian(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) *Operator {
 	return op
 }
 
-// NewGaussNewton returns the Gauss–Newton (c = nn.GaussNewton) or Fisher
-// (c = nn.Fisher) matrix for the split s as an operator: the matrix-free
-// products of Schraudolph (2002),
+// NewGaussNewtonOperator returns the Gauss–Newton (c = nn.GaussNewton) or
+// Fisher (c = nn.Fisher) matrix for the split s as an operator: the
+// matrix-free products of Schraudolph (2002),
 //
 //	G v = (1/n) Σ_i J_iᵀ D_a,i J_i v,
 //
 // J_i v from the R-forward pass, D_a = loss.DLogits(c, s) at the logits,
-// and J_iᵀ by backpropagation. It is the dense GaussNewton as a product. Y
-// may be nil for the Fisher. It runs net.Forward (and net.Backward when Y is
-// given).
-func NewGaussNewton(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, c nn.Curvature, s nn.Split) *Operator {
+// and J_iᵀ by backpropagation. It is GaussNewtonMatrix as a product. Y may
+// be nil for the Fisher (see NewFisherOperator). It runs net.Forward (and
+// net.Backward when Y is given).
+func NewGaussNewtonOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, c nn.Curvature, s nn.Split) *Operator {
 	if Y == nil && c != nn.Fisher {
-		panic("curvature: NewGaussNewton: the Gauss–Newton matrix needs targets")
+		panic("network: NewGaussNewtonOperator: the Gauss–Newton matrix needs targets")
 	}
-	st := snapshot(net, loss, X, Y, "NewGaussNewton")
-	op := newOperator(st, false, "NewGaussNewton")
+	st := snapshot(net, loss, X, Y, "NewGaussNewtonOperator")
+	op := newOperator(st, false, "NewGaussNewtonOperator")
 	o := st.output()
 	for i := range op.m {
 		op.m[i] = mat.NewDense(st.k, st.k, nil)
@@ -101,9 +110,22 @@ func NewGaussNewton(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, c nn.Curvatu
 	return op
 }
 
-// NewResidual returns the residual of the Gauss–Newton approximation of
-// thesis §3.1.4 for the split s, the Hessian minus GaussNewton with
-// nn.GaussNewton and s, as an operator:
+// NewFisherOperator returns the Fisher information matrix of the network at
+// the inputs X (thesis §3.2.2, table 3.II) as an operator, the
+// Fisher-vector products
+//
+//	F v = (1/n) Σ_i J_iᵀ D_a,i J_i v
+//
+// with the D_a of table 3.II at the logits, which depends neither on the
+// targets nor on the split: NewGaussNewtonOperator with nn.Fisher and no
+// targets. It is FisherMatrix as a product. It runs net.Forward.
+func NewFisherOperator(net *nn.Network, loss nn.Loss, X mat.Matrix) *Operator {
+	return NewGaussNewtonOperator(net, loss, X, nil, nn.Fisher, nn.SplitLogits)
+}
+
+// NewResidualOperator returns the residual of the Gauss–Newton
+// approximation of thesis §3.1.4 for the split s, the Hessian minus
+// GaussNewtonMatrix with nn.GaussNewton and s, as an operator:
 //
 //	(1/n) Σ_i Σ_j (∂l_i/∂z_j) ∇²_θ z_j(x_i),
 //
@@ -112,14 +134,14 @@ func NewGaussNewton(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, c nn.Curvatu
 // (nn's D_a for a loss that does not match its activation is the pull-back
 // of ∂²l/∂f² for both splits). It is the R-operator with the loss replaced
 // by the linear functional z ↦ (∂l/∂z)ᵀ z, whose Hessian in z is zero: M_i
-// is 0 at the logits and Σ_j (∂l/∂f_j) ∇²_a φ_j at the outputs. Residual
-// computes the same matrix densely by a different method.
-func NewResidual(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, s nn.Split) *Operator {
+// is 0 at the logits and Σ_j (∂l/∂f_j) ∇²_a φ_j at the outputs.
+// ResidualMatrix computes the same matrix densely by a different method.
+func NewResidualOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, s nn.Split) *Operator {
 	if Y == nil {
-		panic("curvature: NewResidual: nil targets")
+		panic("network: NewResidualOperator: nil targets")
 	}
-	st := snapshot(net, loss, X, Y, "NewResidual")
-	op := newOperator(st, true, "NewResidual")
+	st := snapshot(net, loss, X, Y, "NewResidualOperator")
+	op := newOperator(st, true, "NewResidualOperator")
 	o := st.output()
 	if s == nn.SplitLogits && matching(loss, o.Act) {
 		return op
@@ -134,14 +156,14 @@ func NewResidual(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, s nn.Split) *Op
 func newOperator(st *netState, grads bool, name string) *Operator {
 	L := st.layers()
 	op := &Operator{st: st, grads: grads, m: make([]*mat.Dense, st.n)}
-	op.c = make([][]float64, L)
-	op.dc = make([][]float64, L)
+	op.vb = make([][]float64, L)
+	op.dvb = make([][]float64, L)
 	for l := 0; l < L; l++ {
 		out, in := st.w[l].Dims()
-		op.V = append(op.V, mat.NewDense(out, in, nil))
-		op.dV = append(op.dV, mat.NewDense(out, in, nil))
-		op.c[l] = make([]float64, out)
-		op.dc[l] = make([]float64, out)
+		op.vw = append(op.vw, mat.NewDense(out, in, nil))
+		op.dvw = append(op.dvw, mat.NewDense(out, in, nil))
+		op.vb[l] = make([]float64, out)
+		op.dvb[l] = make([]float64, out)
 		op.ra = append(op.ra, mat.NewDense(st.n, out, nil))
 		op.rh = append(op.rh, mat.NewDense(st.n, in, nil))
 		op.rg = append(op.rg, mat.NewDense(st.n, out, nil))
@@ -149,6 +171,12 @@ func newOperator(st *netState, grads bool, name string) *Operator {
 		op.u = append(op.u, mat.NewDense(st.n, in, nil))
 		op.rt = append(op.rt, mat.NewDense(st.n, out, nil))
 		op.tmp = append(op.tmp, mat.NewDense(out, in, nil))
+		op.vwT = append(op.vwT, op.vw[l].T())
+		op.wT = append(op.wT, st.w[l].T())
+		op.rgT = append(op.rgT, op.rg[l].T())
+		if grads {
+			op.gradT = append(op.gradT, st.grad[l].T())
+		}
 		if l < L-1 && grads {
 			st.elementwise(l, name)
 		}
@@ -168,29 +196,30 @@ func newOperator(st *netState, grads bool, name string) *Operator {
 func (op *Operator) Dim() int { return op.st.dim() }
 
 // MulVec writes dst = M v for the operator's matrix M and a vector v of
-// length P. An empty dst is resized. It reuses the operator's buffers.
+// length P. An empty dst is resized. It reuses the operator's buffers and
+// does not allocate.
 func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 	st := op.st
 	p := st.dim()
 	if v.Len() != p {
-		panic(fmt.Sprintf("curvature: Operator.MulVec: vector has length %d, want %d", v.Len(), p))
+		panic(fmt.Sprintf("network: Operator.MulVec: vector has length %d, want %d", v.Len(), p))
 	}
 	reuseVec(dst, p, "Operator.MulVec")
 	L := st.layers()
-	st.unpack(v, op.V, op.c)
+	st.unpack(v, op.vw, op.vb)
 
 	// R-forward pass.
 	for l := 0; l < L; l++ {
 		ra := op.ra[l]
-		ra.Mul(st.h[l], op.V[l].T())
+		ra.Mul(st.h[l], op.vwT[l])
 		if l > 0 {
-			op.rt[l].Mul(op.rh[l], st.w[l].T())
+			op.rt[l].Mul(op.rh[l], op.wT[l])
 			ra.Add(ra, op.rt[l])
 		}
 		for i := 0; i < st.n; i++ {
 			r := rowOf(ra, i)
 			for j := range r {
-				r[j] += op.c[l][j]
+				r[j] += op.vb[l][j]
 			}
 		}
 		if l+1 < L {
@@ -221,22 +250,22 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 	inv := 1 / float64(st.n)
 	for l := L - 1; l >= 0; l-- {
 		rg := op.rg[l]
-		op.dV[l].Mul(rg.T(), st.h[l])
+		op.dvw[l].Mul(op.rgT[l], st.h[l])
 		if op.grads && l > 0 {
-			op.tmp[l].Mul(st.grad[l].T(), op.rh[l])
-			op.dV[l].Add(op.dV[l], op.tmp[l])
+			op.tmp[l].Mul(op.gradT[l], op.rh[l])
+			op.dvw[l].Add(op.dvw[l], op.tmp[l])
 		}
-		op.dV[l].Scale(inv, op.dV[l])
-		for j := range op.dc[l] {
-			op.dc[l][j] = 0
+		scale(op.dvw[l], inv)
+		for j := range op.dvb[l] {
+			op.dvb[l][j] = 0
 		}
 		for i := 0; i < st.n; i++ {
 			for j, x := range rowOf(rg, i) {
-				op.dc[l][j] += x
+				op.dvb[l][j] += x
 			}
 		}
-		for j := range op.dc[l] {
-			op.dc[l][j] *= inv
+		for j := range op.dvb[l] {
+			op.dvb[l][j] *= inv
 		}
 		if l == 0 {
 			break
@@ -244,7 +273,7 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 		t := op.t[l]
 		t.Mul(rg, st.w[l])
 		if op.grads {
-			op.u[l].Mul(st.grad[l], op.V[l])
+			op.u[l].Mul(st.grad[l], op.vw[l])
 			t.Add(t, op.u[l])
 		}
 		prev := op.rg[l-1]
@@ -260,7 +289,31 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 			}
 		}
 	}
-	st.pack(dst, op.dV, op.dc)
+	st.pack(dst, op.dvw, op.dvb)
+}
+
+// MulDirections writes into dst the product of the operator's matrix M with
+// the per-layer directions v, dst = M v, where the directions stand for the
+// parameter vector θ = [vec(ΔW_l); Δb_l] concatenated over the layers
+// (secondorder.Layout, the layout of nn.Network.Params): dst and v hold one
+// secondorder.Direction per affine layer of the network, shaped like its W
+// and b. dst may be v. It has the type of optim.Problem.GNVec, so that
+//
+//	opt.Problem.GNVec = network.NewGaussNewtonOperator(net, loss, x, y, nn.GaussNewton, nn.SplitLogits).MulDirections
+//
+// wires an optimizer to exact Gauss–Newton-vector products; the error is
+// always nil. It reuses the operator's buffers and, after the first call,
+// does not allocate. Cost: that of MulVec.
+func (op *Operator) MulDirections(dst, v []secondorder.Direction) error {
+	if op.x == nil {
+		p := op.Dim()
+		op.x, op.y = make([]float64, p), make([]float64, p)
+		op.xv, op.yv = mat.NewVecDense(p, op.x), mat.NewVecDense(p, op.y)
+	}
+	op.st.lay.Vec(op.x, v)
+	op.MulVec(op.yv, op.xv)
+	op.st.lay.Unvec(dst, op.y)
+	return nil
 }
 
 // Dense writes the operator's matrix into dst by applying it to the P unit
@@ -280,9 +333,18 @@ func (op *Operator) Dense(dst *mat.SymDense) {
 	symFromDense(dst, full, "Operator.Dense")
 }
 
-// Hessian writes into dst the full Hessian of the risk with respect to all
-// the parameters, analytic (thesis §3.1.4): NewHessian applied to the unit
-// vectors. It runs net.Forward and net.Backward. An empty dst is resized.
-func Hessian(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix) {
-	NewHessian(net, loss, X, Y).Dense(dst)
+// HessianMatrix writes into dst the full Hessian of the risk with respect
+// to all the parameters, analytic (thesis §3.1.4): NewHessianOperator
+// applied to the unit vectors. It runs net.Forward and net.Backward. An empty dst is resized.
+func HessianMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix) {
+	NewHessianOperator(net, loss, X, Y).Dense(dst)
+}
+
+// scale multiplies m by s in place (mat.Dense.Scale with m as its own
+// argument takes a workspace).
+func scale(m *mat.Dense, s float64) {
+	raw := m.RawMatrix()
+	for i := 0; i < raw.Rows; i++ {
+		floats.Scale(s, raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols])
+	}
 }

@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"fmt"
@@ -8,17 +8,17 @@ import (
 	"github.com/secondorder/secondorder/nn"
 )
 
-// Residual writes into dst the residual term of the Gauss–Newton
+// ResidualMatrix writes into dst the residual term of the Gauss–Newton
 // approximation (thesis §3.1.4) of the risk at the batch (X, Y),
 //
 //	(1/n) Σ_i Σ_j (∂l_i/∂z_j) ∇²_θ z_j(x_i),
 //
-// so that Hessian = GaussNewton(nn.GaussNewton, s) + Residual(s). z is the
-// output pre-activation a (the logits) for nn.SplitLogits when the loss
-// matches the output activation, and the output f otherwise (see
-// NewResidual).
+// so that HessianMatrix = GaussNewtonMatrix(nn.GaussNewton, s) +
+// ResidualMatrix(s). z is the output pre-activation a (the logits) for
+// nn.SplitLogits when the loss matches the output activation, and the
+// output f otherwise (see NewResidualOperator).
 //
-// Unlike NewResidual, which differentiates backpropagation, it uses
+// Unlike NewResidualOperator, which differentiates backpropagation, it uses
 // second-order forward passes (forward-over-forward mode): for every pair
 // of unit directions e_p, e_q it propagates the first derivatives ∂_p, ∂_q
 // and the mixed second derivative of every layer,
@@ -29,17 +29,17 @@ import (
 // (at a softmax output, J_φ ∂_pq a + ∇²φ[∂_p a, ∂_q a]) and contracts
 // ∂_pq z with ∂l/∂z. It costs O(P²) forward passes: for small networks and
 // tests. It runs net.Forward and net.Backward. An empty dst is resized.
-func Residual(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix, s nn.Split) {
+func ResidualMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix, s nn.Split) {
 	if Y == nil {
-		panic("curvature: Residual: nil targets")
+		panic("network: ResidualMatrix: nil targets")
 	}
 	if s != nn.SplitLogits && s != nn.SplitOutputs {
-		panic(fmt.Sprintf("curvature: Residual: unknown %v", s))
+		panic(fmt.Sprintf("network: ResidualMatrix: unknown %v", s))
 	}
-	st := snapshot(net, loss, X, Y, "Residual")
+	st := snapshot(net, loss, X, Y, "ResidualMatrix")
 	L := st.layers()
 	for l := 0; l+1 < L; l++ {
-		st.elementwise(l, "Residual")
+		st.elementwise(l, "ResidualMatrix")
 	}
 	atLogits := s == nn.SplitLogits && matching(loss, st.acts[L-1])
 	w := st.gradF
@@ -47,7 +47,7 @@ func Residual(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix,
 		w = st.grad[L-1]
 	}
 	p := st.dim()
-	reuseSym(dst, p, "Residual")
+	reuseSym(dst, p, "ResidualMatrix")
 	jf := newJetForward(st)
 	first := make([]*jet, p)
 	for q := 0; q < p; q++ {
@@ -202,7 +202,7 @@ func (jf *jetForward) second(u, v *jet, atLogits bool) *mat.Dense {
 				zr[j] += f[j] * ((x[j]-fx)*(y[j]-fy) - (fxy - fx*fy))
 			}
 		default:
-			panic(fmt.Sprintf("curvature: Residual: no second derivative for activation %s", act.Name()))
+			panic(fmt.Sprintf("network: ResidualMatrix: no second derivative for activation %s", act.Name()))
 		}
 	}
 	return z

@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"math"
@@ -6,6 +6,8 @@ import (
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/curvature"
 )
 
 // TestSuite7_MonteCarloFisherConverges proves that the Monte-Carlo Fisher
@@ -29,7 +31,7 @@ func TestSuite7_MonteCarloFisherConverges(t *testing.T) {
 		net, X, Y := setup(c, 4, uint64(140+ci))
 		n, _ := X.Dims()
 		exact := Backprop{Estimator: FisherExact}
-		idx := exact.Fill(net, c.loss, X, Y)
+		exact.Fill(net, c.loss, X, Y)
 		recs := net.Records()
 		L := len(recs)
 		blocks := make([]*mat.SymDense, L)
@@ -38,14 +40,15 @@ func TestSuite7_MonteCarloFisherConverges(t *testing.T) {
 		norm2 := 0.0
 		for l, rec := range recs {
 			blocks[l] = &mat.SymDense{}
-			Block(blocks[l], rec, idx)
+			curvature.DenseBlock(blocks[l], rec)
 			norm2 += math.Pow(mat.Norm(blocks[l], 2), 2)
 			_, out := rec.Back.Dims()
 			g2[l] = make([]float64, n)
 			for i := 0; i < n; i++ {
 				gi := mat.NewSymDense(out, nil)
-				for r, e := range idx {
-					if e == i {
+				m, _ := rec.Back.Dims()
+				for r := 0; r < m; r++ {
+					if rec.BackExample(r) == i {
 						gi.SymRankOne(gi, 1, mat.NewVecDense(out, rec.Back.RawRowView(r)))
 					}
 				}
@@ -58,18 +61,20 @@ func TestSuite7_MonteCarloFisherConverges(t *testing.T) {
 		var varTerm float64 // Σ_l Σ_i ‖h̃‖⁴ (E‖g‖⁴ − ‖G_i‖²), from the largest S
 		for si, s := range samples {
 			bp := Backprop{Estimator: FisherGradients, Samples: s, Rand: newRand(uint64(150 + 10*ci + si))}
-			mcIdx := bp.Fill(net, c.loss, X, Y)
+			bp.Fill(net, c.loss, X, Y)
 			e2 := 0.0
 			varTerm = 0
 			for l, rec := range net.Records() {
 				var b mat.SymDense
-				Block(&b, rec, mcIdx)
+				curvature.DenseBlock(&b, rec)
 				var d mat.Dense
 				d.Sub(&b, blocks[l])
 				e2 += math.Pow(mat.Norm(&d, 2), 2)
 				m4 := make([]float64, n)
 				cnt := make([]float64, n)
-				for r, e := range mcIdx {
+				m, _ := rec.Back.Dims()
+				for r := 0; r < m; r++ {
+					e := rec.BackExample(r)
 					g := rec.Back.RawRowView(r)
 					m4[e] += math.Pow(floats.Dot(g, g), 2)
 					cnt[e]++

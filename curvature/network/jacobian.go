@@ -1,10 +1,11 @@
-package curvature
+package network
 
 import (
 	"fmt"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -22,7 +23,7 @@ import (
 // overwritten. Cost: O(n k P) memory; for small networks and tests.
 func Jacobians(net *nn.Network, X mat.Matrix, s nn.Split) []*mat.Dense {
 	if net == nil {
-		panic("curvature: Jacobians: nil network")
+		panic("network: Jacobians: nil network")
 	}
 	net.Forward(X)
 	o := net.Output()
@@ -42,7 +43,7 @@ func Jacobians(net *nn.Network, X mat.Matrix, s nn.Split) []*mat.Dense {
 				copy(rowOf(v, i*k+j), rowOf(jphi, j))
 			}
 		default:
-			panic(fmt.Sprintf("curvature: Jacobians: unknown %v", s))
+			panic(fmt.Sprintf("network: Jacobians: unknown %v", s))
 		}
 		for j := 0; j < k; j++ {
 			idx[i*k+j] = i
@@ -50,7 +51,7 @@ func Jacobians(net *nn.Network, X mat.Matrix, s nn.Split) []*mat.Dense {
 	}
 	net.BackwardVectors(v, idx)
 	recs := net.Records()
-	off := Offsets(recs)
+	off := secondorder.NewLayout(recs).Offsets
 	J := make([]*mat.Dense, n)
 	for i := range J {
 		J[i] = mat.NewDense(k, off[len(off)-1], nil)
@@ -77,9 +78,9 @@ func Jacobians(net *nn.Network, X mat.Matrix, s nn.Split) []*mat.Dense {
 	return J
 }
 
-// GaussNewton writes into dst the full Gauss–Newton (c = nn.GaussNewton) or
-// Fisher (c = nn.Fisher) matrix of the network at the batch (X, Y), with all
-// its cross-layer blocks (thesis §3.1.4, §3.2.2):
+// GaussNewtonMatrix writes into dst the full Gauss–Newton
+// (c = nn.GaussNewton) or Fisher (c = nn.Fisher) matrix of the network at
+// the batch (X, Y), with all its cross-layer blocks (thesis §3.1.4, §3.2.2):
 //
 //	G = (1/n) Σ_i J_iᵀ D_i J_i,
 //
@@ -89,12 +90,12 @@ func Jacobians(net *nn.Network, X mat.Matrix, s nn.Split) []*mat.Dense {
 // Y may be nil for the Fisher, which does not depend on the targets. It
 // runs net.Forward and overwrites the records' Back. An empty dst is
 // resized; otherwise it must be P×P. Cost O(n k P²): for small networks.
-func GaussNewton(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix, c nn.Curvature, s nn.Split) {
+func GaussNewtonMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix, c nn.Curvature, s nn.Split) {
 	if loss == nil {
-		panic("curvature: GaussNewton: nil loss")
+		panic("network: GaussNewtonMatrix: nil loss")
 	}
 	if Y == nil && c != nn.Fisher {
-		panic("curvature: GaussNewton: the Gauss–Newton matrix needs targets")
+		panic("network: GaussNewtonMatrix: the Gauss–Newton matrix needs targets")
 	}
 	J := Jacobians(net, X, s)
 	o := net.Output()
@@ -105,7 +106,7 @@ func GaussNewton(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matr
 		y = asDense(Y)
 	}
 	_, p := J[0].Dims()
-	reuseSym(dst, p, "GaussNewton")
+	reuseSym(dst, p, "GaussNewtonMatrix")
 	d := mat.NewDense(k, k, nil)
 	var dj mat.Dense
 	acc := mat.NewDense(p, p, nil)
@@ -121,26 +122,26 @@ func GaussNewton(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matr
 		acc.Add(acc, &t)
 	}
 	acc.Scale(1/float64(n), acc)
-	symFromDense(dst, acc, "GaussNewton")
+	symFromDense(dst, acc, "GaussNewtonMatrix")
 }
 
-// Fisher writes into dst the full Fisher information matrix of the network
-// at the inputs X (thesis §3.2.2, table 3.II): GaussNewton with nn.Fisher,
-// which needs no targets and is the same for both splits.
-func Fisher(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X mat.Matrix) {
-	GaussNewton(dst, net, loss, X, nil, nn.Fisher, nn.SplitLogits)
+// FisherMatrix writes into dst the full Fisher information matrix of the
+// network at the inputs X (thesis §3.2.2, table 3.II): GaussNewtonMatrix
+// with nn.Fisher, which needs no targets and is the same for both splits.
+func FisherMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X mat.Matrix) {
+	GaussNewtonMatrix(dst, net, loss, X, nil, nn.Fisher, nn.SplitLogits)
 }
 
-// EmpiricalFisher writes into dst the full empirical Fisher matrix at the
-// batch (X, Y) (thesis §3.1.5),
+// EmpiricalFisherMatrix writes into dst the full empirical Fisher matrix at
+// the batch (X, Y) (thesis §3.1.5),
 //
 //	(1/n) Σ_i ∇_θ l_i ∇_θ l_iᵀ,
 //
 // the mean outer product of the per-example parameter gradients, which are
 // h̃_i ⊗ ∇_{a_l} l_i for layer l (eq. 3.3.1) from net.Backward. It runs
 // net.Forward and net.Backward. An empty dst is resized.
-func EmpiricalFisher(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix) {
-	st := snapshot(net, loss, X, Y, "EmpiricalFisher")
+func EmpiricalFisherMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.Matrix) {
+	st := snapshot(net, loss, X, Y, "EmpiricalFisherMatrix")
 	p := st.dim()
 	z := mat.NewDense(st.n, p, nil)
 	for l := range st.w {
@@ -159,6 +160,6 @@ func EmpiricalFisher(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.
 			}
 		}
 	}
-	reuseSym(dst, p, "EmpiricalFisher")
+	reuseSym(dst, p, "EmpiricalFisherMatrix")
 	dst.SymOuterK(1/float64(st.n), z.T())
 }

@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"testing"
@@ -22,10 +22,10 @@ func TestSuite4_FisherEqualsGN(t *testing.T) {
 	for ci, c := range cases {
 		net, X, Y := setup(c, 5, uint64(90+ci))
 		var f mat.SymDense
-		Fisher(&f, net, c.loss, X)
+		FisherMatrix(&f, net, c.loss, X)
 		for _, s := range splits {
 			var g mat.SymDense
-			GaussNewton(&g, net, c.loss, X, Y, nn.GaussNewton, s)
+			GaussNewtonMatrix(&g, net, c.loss, X, Y, nn.GaussNewton, s)
 			name := c.name + "/" + s.String()
 			_, quadratic := c.loss.(nn.Quadratic)
 			if quadratic || s == nn.SplitLogits {
@@ -38,7 +38,7 @@ func TestSuite4_FisherEqualsGN(t *testing.T) {
 		}
 		// The Fisher is the same matrix written at either split.
 		var fo mat.SymDense
-		GaussNewton(&fo, net, c.loss, X, nil, nn.Fisher, nn.SplitOutputs)
+		GaussNewtonMatrix(&fo, net, c.loss, X, nil, nn.Fisher, nn.SplitOutputs)
 		equalApprox(t, c.name+"/Fisher at outputs vs logits", &fo, &f, 0, 1e-12)
 	}
 }

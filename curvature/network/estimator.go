@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"fmt"
@@ -10,7 +10,8 @@ import (
 )
 
 // Estimator selects which output-side vectors are backpropagated into the
-// records' Back, and so which curvature matrix Block, OutputFactor and the
+// records' Back, and so which curvature matrix the record-level functions of
+// package curvature (DenseBlock, OutputFactor, the blocks) and the
 // optimizers built on them approximate. The names are those of the
 // estimation modes of kfac-jax.
 type Estimator int
@@ -81,24 +82,25 @@ type Backprop struct {
 //
 //	BackScale · Backᵀ Back = (1/n) Σ_i J_{a_i}ᵀ D_i J_{a_i}   (exact or in expectation)
 //
-// at every layer. It returns the example of each row of Back (nil: row r is
-// example r), the idx of Block; the slice is owned by net or by b and valid
-// until the next call. Y may be nil for FisherExact and FisherGradients,
-// which do not use the targets; Backward is then skipped and Grad not
-// filled.
+// at every layer, and BackExamples with the example of each row of Back
+// (secondorder.Layer.BackExample). Y may be nil for FisherExact and
+// FisherGradients, which do not use the targets; Backward is then skipped
+// and Grad not filled.
 //
-// Back has n·k rows for GGNExact and FisherExact (k outputs), n·Samples for
-// FisherGradients (BackScale = 1/(n·Samples)) and n for FisherEmpirical (a
-// copy of Grad, BackScale = 1/n).
-func (b *Backprop) Fill(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) []int {
+// Back has n·k rows for GGNExact and FisherExact (k outputs, rows
+// i·k … i·k+k−1 of example i), n·Samples for FisherGradients (row j·n+i is
+// sample j of example i, BackScale = 1/(n·Samples)) and n for
+// FisherEmpirical (a copy of Grad, BackScale = 1/n). BackExamples is owned
+// by net or by b and valid until the next call.
+func (b *Backprop) Fill(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) {
 	if net == nil || loss == nil {
-		panic("curvature: Backprop.Fill: nil network or loss")
+		panic("network: Backprop.Fill: nil network or loss")
 	}
 	net.Forward(X)
 	if Y != nil {
 		net.Backward(loss, Y)
 	} else if b.Estimator == GGNExact || b.Estimator == FisherEmpirical {
-		panic(fmt.Sprintf("curvature: Backprop.Fill: %v needs targets", b.Estimator))
+		panic(fmt.Sprintf("network: Backprop.Fill: %v needs targets", b.Estimator))
 	}
 	switch b.Estimator {
 	case GGNExact:
@@ -111,18 +113,20 @@ func (b *Backprop) Fill(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) []int {
 	case FisherGradients:
 		b.sample(net, loss)
 	default:
-		panic(fmt.Sprintf("curvature: Backprop.Fill: unknown %v", b.Estimator))
+		panic(fmt.Sprintf("network: Backprop.Fill: unknown %v", b.Estimator))
 	}
-	return net.BackExamples()
 }
 
+// sample fills Back with Samples gradients at sampled targets per example.
+// With several samples, row j·n+i is sample j of example i: BackwardVectors
+// stores b.idx in the records' BackExamples.
 func (b *Backprop) sample(net *nn.Network, loss nn.Loss) {
 	if b.Rand == nil {
-		panic("curvature: Backprop.Fill: fisher_gradients needs Rand")
+		panic("network: Backprop.Fill: fisher_gradients needs Rand")
 	}
 	s := b.Samples
 	if s < 0 {
-		panic(fmt.Sprintf("curvature: Backprop.Fill: Samples = %d, want ≥ 0", s))
+		panic(fmt.Sprintf("network: Backprop.Fill: Samples = %d, want ≥ 0", s))
 	}
 	if s <= 1 {
 		net.BackwardMC(loss, b.Rand)

@@ -1,10 +1,11 @@
-package curvature
+package network
 
 import (
 	"fmt"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -13,8 +14,9 @@ import (
 // when asked, the backward pass. It does not alias the network.
 type netState struct {
 	n, k  int
-	off   []int
-	w     []*mat.Dense // W_l, n_out × n_in
+	lay   secondorder.Layout // the layers' parameter layout
+	off   []int              // lay.Offsets
+	w     []*mat.Dense       // W_l, n_out × n_in
 	acts  []nn.Activation
 	h     []*mat.Dense // inputs h_l, n × n_in
 	a     []*mat.Dense // pre-activations a_l, n × n_out
@@ -29,17 +31,18 @@ type netState struct {
 // and copies the state.
 func snapshot(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, op string) *netState {
 	if net == nil || loss == nil {
-		panic(fmt.Sprintf("curvature: %s: nil network or loss", op))
+		panic(fmt.Sprintf("network: %s: nil network or loss", op))
 	}
 	if !net.Plain() {
 		// The R-operator and second-order passes below rebuild the network
 		// from W, b and the activations alone.
-		panic(fmt.Sprintf("curvature: %s: network has batch normalisation or whitened layers; exact Hessians, residuals and matrix-free products support plain affine networks only", op))
+		panic(fmt.Sprintf("network: %s: network has batch normalisation or whitened layers; exact Hessians, residuals and matrix-free products support plain affine networks only", op))
 	}
 	net.Forward(X)
 	recs := net.Records()
 	L := len(recs)
-	st := &netState{n: net.BatchSize(), off: Offsets(recs), loss: loss}
+	lay := secondorder.NewLayout(recs)
+	st := &netState{n: net.BatchSize(), lay: lay, off: lay.Offsets, loss: loss}
 	for l := 0; l < L; l++ {
 		ly := net.Layer(l)
 		st.w = append(st.w, mat.DenseCopyOf(ly.W()))
@@ -50,7 +53,7 @@ func snapshot(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, op string) *netSta
 	}
 	_, st.k = st.a[L-1].Dims()
 	if err := loss.Check(st.acts[L-1]); err != nil {
-		panic(fmt.Sprintf("curvature: %s: %v", op, err))
+		panic(fmt.Sprintf("network: %s: %v", op, err))
 	}
 	if Y == nil {
 		st.y = st.f[L-1]
@@ -114,7 +117,7 @@ func (st *netState) pack(dst *mat.VecDense, V []*mat.Dense, c [][]float64) {
 }
 
 // matching reports whether the loss matches the output activation in the
-// sense of Schraudolph (2002), so that nn's D_a for GaussNewton and
+// sense of Schraudolph (2002), so that nn's D_a for nn.GaussNewton and
 // SplitLogits is the Hessian of l(φ(a)) with respect to a.
 func matching(loss nn.Loss, act nn.Activation) bool {
 	switch loss.(type) {
@@ -164,7 +167,7 @@ func contraction(dst *mat.Dense, act nn.Activation, a, f, u []float64) {
 			}
 		}
 	default:
-		panic(fmt.Sprintf("curvature: no second derivative for activation %s", act.Name()))
+		panic(fmt.Sprintf("network: no second derivative for activation %s", act.Name()))
 	}
 }
 
@@ -173,7 +176,7 @@ func contraction(dst *mat.Dense, act nn.Activation, a, f, u []float64) {
 func (st *netState) elementwise(l int, op string) nn.Elementwise {
 	e, ok := st.acts[l].(nn.Elementwise)
 	if !ok {
-		panic(fmt.Sprintf("curvature: %s: hidden activation %s of layer %d is not elementwise", op, st.acts[l].Name(), l))
+		panic(fmt.Sprintf("network: %s: hidden activation %s of layer %d is not elementwise", op, st.acts[l].Name(), l))
 	}
 	return e
 }

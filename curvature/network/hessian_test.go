@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"testing"
@@ -11,7 +11,7 @@ import (
 )
 
 // TestSuite2_HessianClosedForm proves that the analytic Hessian (the
-// R-operator of NewHessian applied to unit vectors) equals the closed forms
+// R-operator of NewHessianOperator applied to unit vectors) equals the closed forms
 // of one-layer models, with h̃ = (x, 1) and θ = [vec(W); b]:
 //
 //	linear, quadratic loss ‖Wx+b−y‖²:      H = (2/n) Σ_i h̃_i h̃_iᵀ ⊗ I   (slip 1: 2, not 1)
@@ -66,7 +66,7 @@ func TestSuite2_HessianClosedForm(t *testing.T) {
 	for ti, tc := range tests {
 		net, X, Y := setup(tc.c, 7, uint64(30+ti))
 		var h mat.SymDense
-		Hessian(&h, net, tc.c.loss, X, Y)
+		HessianMatrix(&h, net, tc.c.loss, X, Y)
 		F := net.Forward(X)
 		n, _ := X.Dims()
 		p := net.NumParams()
@@ -106,7 +106,7 @@ func TestSuite2_HessianFD(t *testing.T) {
 	for ci, c := range cases {
 		net, X, Y := setup(c, 5, uint64(40+ci))
 		var h mat.SymDense
-		Hessian(&h, net, c.loss, X, Y)
+		HessianMatrix(&h, net, c.loss, X, Y)
 		theta := net.Params(nil)
 		p := len(theta)
 		want := mat.NewDense(p, p, nil)
@@ -114,7 +114,7 @@ func TestSuite2_HessianFD(t *testing.T) {
 		net.SetParams(theta)
 		equalApprox(t, c.name, &h, want, 1e-7, 1e-6)
 
-		op := NewHessian(net, c.loss, X, Y)
+		op := NewHessianOperator(net, c.loss, X, Y)
 		rng := newRand(uint64(50 + ci))
 		u, v := randVec(rng, p), randVec(rng, p)
 		var hu, hv mat.VecDense

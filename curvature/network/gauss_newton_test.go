@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"testing"
@@ -17,10 +17,10 @@ func TestSuite3_GNEqualsHessianLinearModel(t *testing.T) {
 	c := netCase{"linear", []int{4, 3}, []nn.Activation{nn.Identity{}}, nn.Quadratic{}}
 	net, X, Y := setup(c, 6, 60)
 	var h, g mat.SymDense
-	Hessian(&h, net, c.loss, X, Y)
+	HessianMatrix(&h, net, c.loss, X, Y)
 	for _, s := range splits {
 		g.Reset()
-		GaussNewton(&g, net, c.loss, X, Y, nn.GaussNewton, s)
+		GaussNewtonMatrix(&g, net, c.loss, X, Y, nn.GaussNewton, s)
 		equalApprox(t, s.String(), &g, &h, 0, 1e-12)
 	}
 }
@@ -29,7 +29,7 @@ func TestSuite3_GNEqualsHessianLinearModel(t *testing.T) {
 // matrix is the Hessian at zero residual: with the quadratic loss and the
 // targets set to the network's own outputs, ∂l/∂f = 0 for every example,
 // so H = G for three-layer networks with identity and sigmoid outputs and
-// both splits, and Residual is zero. The cross-entropy case would need
+// both splits, and ResidualMatrix is zero. The cross-entropy case would need
 // one-hot outputs, which a softmax reaches only in the limit.
 // Tolerance: 1e-12·max|H|, residual ≤ 1e-14.
 func TestSuite3_GNEqualsHessianZeroResidual(t *testing.T) {
@@ -37,12 +37,12 @@ func TestSuite3_GNEqualsHessianZeroResidual(t *testing.T) {
 		net, X, _ := setup(c, 5, uint64(70+ci))
 		Y := mat.DenseCopyOf(net.Forward(X))
 		var h mat.SymDense
-		Hessian(&h, net, c.loss, X, Y)
+		HessianMatrix(&h, net, c.loss, X, Y)
 		for _, s := range splits {
 			var g, r mat.SymDense
-			GaussNewton(&g, net, c.loss, X, Y, nn.GaussNewton, s)
+			GaussNewtonMatrix(&g, net, c.loss, X, Y, nn.GaussNewton, s)
 			equalApprox(t, c.name+"/"+s.String(), &g, &h, 0, 1e-12)
-			Residual(&r, net, c.loss, X, Y, s)
+			ResidualMatrix(&r, net, c.loss, X, Y, s)
 			if m := maxAbs(&r); m > 1e-14 {
 				t.Errorf("%s/%v: residual at zero residual has max |r| = %g", c.name, s, m)
 			}
@@ -54,22 +54,22 @@ func TestSuite3_GNEqualsHessianZeroResidual(t *testing.T) {
 // §3.1.4, H = G + Σ_i Σ_j (∂l_i/∂z_j) ∇²_θ z_j(x_i), with three
 // independently computed matrices: the Hessian by the R-operator
 // (differentiated backpropagation), the Gauss–Newton matrix from explicit
-// jacobians, and the residual by second-order forward passes (Residual),
-// for every loss and both splits; the R-operator residual (NewResidual)
-// agrees too. The residual is checked to be non-negligible (≥ 1e-3·‖H‖) so
+// jacobians, and the residual by second-order forward passes
+// (ResidualMatrix), for every loss and both splits; the R-operator residual
+// (NewResidualOperator) agrees too. The residual is checked to be non-negligible (≥ 1e-3·‖H‖) so
 // that the test can fail. Tolerance: 1e-11·max|H|.
 func TestSuite3_HessianMinusGNIsResidual(t *testing.T) {
 	for ci, c := range append(cases[:len(cases):len(cases)], reluCase) {
 		net, X, Y := setup(c, 5, uint64(80+ci))
 		var h mat.SymDense
-		Hessian(&h, net, c.loss, X, Y)
+		HessianMatrix(&h, net, c.loss, X, Y)
 		scale := maxAbs(&h)
 		for _, s := range splits {
 			name := c.name + "/" + s.String()
 			var g, r, rop mat.SymDense
-			GaussNewton(&g, net, c.loss, X, Y, nn.GaussNewton, s)
-			Residual(&r, net, c.loss, X, Y, s)
-			NewResidual(net, c.loss, X, Y, s).Dense(&rop)
+			GaussNewtonMatrix(&g, net, c.loss, X, Y, nn.GaussNewton, s)
+			ResidualMatrix(&r, net, c.loss, X, Y, s)
+			NewResidualOperator(net, c.loss, X, Y, s).Dense(&rop)
 			var diff mat.Dense
 			diff.Sub(&h, &g)
 			equalApprox(t, name+": H−G vs residual", &diff, &r, 1e-11*scale, 0)

@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"math"
@@ -63,7 +63,7 @@ func linearisedRisk(loss nn.Loss, act nn.Activation, z *mat.Dense, J []*mat.Dens
 // of table 3.I that nn provides (DLogits at the matching-loss split,
 // DOutputs at the outputs), put between the explicit jacobians, give the
 // exact Hessian of the loss composed with the network linearised at the
-// split point: GaussNewton equals the finite-difference Hessian of
+// split point: GaussNewtonMatrix equals the finite-difference Hessian of
 // δ ↦ (1/n) Σ_i l(z_i + J_i δ, y_i), for every loss and both splits (at
 // the logits only for matching pairs: nn's D_a for a non-matching pair is
 // the pull-back of the output split, compared there).
@@ -85,7 +85,7 @@ func TestSuite1_LossD_GNIsHessianOfLinearisedLoss(t *testing.T) {
 				z = mat.DenseCopyOf(o.A)
 			}
 			var gn mat.SymDense
-			GaussNewton(&gn, net, c.loss, X, Y, nn.GaussNewton, s)
+			GaussNewtonMatrix(&gn, net, c.loss, X, Y, nn.GaussNewton, s)
 			f := linearisedRisk(c.loss, o.Act, z, J, Y, atLogits)
 			var want mat.SymDense
 			fd.Hessian(&want, f, make([]float64, gn.SymmetricDim()), &fd.Settings{Formula: fd.Central, Step: 1e-4})
@@ -146,7 +146,7 @@ func predictive(loss nn.Loss, f []float64) []outcome {
 // TestSuite1_FisherDIsExpectationOverModel proves that the Fisher built
 // with the D of table 3.II (appendix B) is the expectation over targets
 // drawn from the model of the outer product of the parameter gradients
-// (thesis §3.2.2): Fisher equals
+// (thesis §3.2.2): FisherMatrix equals
 //
 //	(1/n) Σ_i E_{ỹ∼p(·|x_i)} [∇_θ l(f(x_i), ỹ) ∇_θ l(f(x_i), ỹ)ᵀ],
 //
@@ -157,7 +157,7 @@ func TestSuite1_FisherDIsExpectationOverModel(t *testing.T) {
 	for ci, c := range cases {
 		net, X, _ := setup(c, 4, uint64(20+ci))
 		var fisher mat.SymDense
-		Fisher(&fisher, net, c.loss, X)
+		FisherMatrix(&fisher, net, c.loss, X)
 		n, _ := X.Dims()
 		p := net.NumParams()
 		want := mat.NewSymDense(p, nil)

@@ -1,4 +1,4 @@
-package curvature
+package network
 
 import (
 	"fmt"
@@ -6,34 +6,35 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/curvature"
 	"github.com/secondorder/secondorder/nn"
 )
 
 // TestSuite6_KFACExactOneExample proves that K-FAC (thesis §3.5.1,
 // Martens & Grosse 2015) is exact for a single example: with n = 1 the
 // expectation of the Kronecker product is the Kronecker product of the
-// expectations, so InputFactor ⊗ OutputFactor equals Block for every layer,
-// loss and exact estimator (and InputFactor ⊗ EmpiricalOutputFactor equals
-// EmpiricalBlock). Tolerance: 1e-12·max|block| + 1e-15.
+// expectations, so curvature.InputFactor ⊗ OutputFactor (DenseKFAC) equals
+// curvature.DenseBlock for every layer, loss and exact estimator (and
+// InputFactor ⊗ EmpiricalOutputFactor equals DenseEmpiricalBlock). Tolerance: 1e-12·max|block| + 1e-15.
 func TestSuite6_KFACExactOneExample(t *testing.T) {
 	for ci, c := range append(cases[:len(cases):len(cases)], reluCase) {
 		net, X, Y := setup(c, 1, uint64(110+ci))
 		for _, bp := range []Backprop{{Estimator: GGNExact}, {Estimator: GGNExact, Split: nn.SplitOutputs}, {Estimator: FisherExact}} {
-			idx := bp.Fill(net, c.loss, X, Y)
+			bp.Fill(net, c.loss, X, Y)
 			for l, rec := range net.Records() {
 				name := fmt.Sprintf("%s/%v/%v/layer %d", c.name, bp.Estimator, bp.Split, l)
 				var a, g, kfac, exact mat.SymDense
-				InputFactor(&a, rec.Input)
-				OutputFactor(&g, rec)
-				KFACBlock(&kfac, &a, &g)
-				Block(&exact, rec, idx)
+				curvature.InputFactor(&a, rec.Input)
+				curvature.OutputFactor(&g, rec)
+				curvature.DenseKFAC(&kfac, &a, &g)
+				curvature.DenseBlock(&exact, rec)
 				equalApprox(t, name, &kfac, &exact, 1e-15, 1e-12)
 
 				var ge, emp mat.SymDense
 				kfac.Reset()
-				EmpiricalOutputFactor(&ge, rec)
-				KFACBlock(&kfac, &a, &ge)
-				EmpiricalBlock(&emp, rec)
+				curvature.EmpiricalOutputFactor(&ge, rec)
+				curvature.DenseKFAC(&kfac, &a, &ge)
+				curvature.DenseEmpiricalBlock(&emp, rec)
 				equalApprox(t, name+"/empirical", &kfac, &emp, 1e-15, 1e-12)
 			}
 		}
@@ -51,13 +52,13 @@ func TestSuite6_KFACExactDeepLinear(t *testing.T) {
 	c := netCase{"deep linear", []int{3, 4, 3, 2}, []nn.Activation{nn.Identity{}, nn.Identity{}, nn.Identity{}}, nn.Quadratic{}}
 	net, X, Y := setup(c, 7, 120)
 	for _, bp := range []Backprop{{Estimator: GGNExact}, {Estimator: FisherExact}} {
-		idx := bp.Fill(net, c.loss, X, Y)
+		bp.Fill(net, c.loss, X, Y)
 		for l, rec := range net.Records() {
 			var a, g, kfac, exact mat.SymDense
-			InputFactor(&a, rec.Input)
-			OutputFactor(&g, rec)
-			KFACBlock(&kfac, &a, &g)
-			Block(&exact, rec, idx)
+			curvature.InputFactor(&a, rec.Input)
+			curvature.OutputFactor(&g, rec)
+			curvature.DenseKFAC(&kfac, &a, &g)
+			curvature.DenseBlock(&exact, rec)
 			equalApprox(t, fmt.Sprintf("%v/layer %d", bp.Estimator, l), &kfac, &exact, 1e-15, 1e-12)
 		}
 	}
@@ -74,13 +75,13 @@ func TestSuite6_KFACDiffersInGeneral(t *testing.T) {
 	for ci, c := range cases {
 		net, X, Y := setup(c, 6, uint64(130+ci))
 		bp := Backprop{Estimator: GGNExact}
-		idx := bp.Fill(net, c.loss, X, Y)
+		bp.Fill(net, c.loss, X, Y)
 		for l, rec := range net.Records() {
 			var a, g, kfac, exact mat.SymDense
-			InputFactor(&a, rec.Input)
-			OutputFactor(&g, rec)
-			KFACBlock(&kfac, &a, &g)
-			Block(&exact, rec, idx)
+			curvature.InputFactor(&a, rec.Input)
+			curvature.OutputFactor(&g, rec)
+			curvature.DenseKFAC(&kfac, &a, &g)
+			curvature.DenseBlock(&exact, rec)
 			_, quadratic := c.loss.(nn.Quadratic)
 			if _, linear := c.acts[l].(nn.Identity); quadratic && linear && l == len(c.acts)-1 {
 				equalApprox(t, fmt.Sprintf("%s/output layer", c.name), &kfac, &exact, 1e-15, 1e-12)

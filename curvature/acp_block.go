@@ -1,0 +1,393 @@
+package curvature
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/kron"
+)
+
+var _ Block = (*ACPBlock)(nil)
+
+// ACPBlock is the curvature block of the amortized covariance
+// preconditioner of one affine layer (thesis §3.3.3–3.4.2, algorithm 3),
+// owning its input statistics:
+//
+//	C ≈ Ā ⊗ αI_out,   Ā = [ C_h + μμᵀ  μ ]   μ = E[h],  C_h = E[(h−μ)(h−μ)ᵀ] (1/n),
+//	                      [ μᵀ         1 ],
+//
+// in the order of θ = [vec(W); b]. The input statistics are re-estimated
+// rarely (every N minibatches in algorithm 3) and the scale α follows every
+// minibatch, so the block keeps two values of α: α_t, the current one, set
+// by Update and by SetAlpha (a fixed Alpha, or the heuristic
+// α = max_{i,j} (∇_{a_i} l)_j², MaxSquaredGrad, of §3.4.2), and α_r, the
+// α_t of the last successful Refresh.
+//
+// Update re-estimates μ and C_h from the record's Input (Mean and the
+// centered Covariance, without the cancellation of E[hhᵀ] − μμᵀ) and blends
+// them into the statistics of the earlier Updates with the weight
+// ε_k = min(1 − 1/k, Decay) on the old value (see merge; Decay zero uses the
+// minibatch alone, as algorithm 3).
+//
+// Refresh(λ) factorizes, with the Tikhonov term of §3.4.2 carried by Ā,
+//
+//	Ā⊗α_r I + λI = M ⊗ α_r I,   M = Ā + (λ/α_r) I,
+//
+// by the closed form of kron.AugmentedInverse (FactorizeCov, one attempt),
+// and Precondition writes
+//
+//	(1/α_t) [∇W ∇b] M⁻¹ = unvec((Ā⊗α_t I + (α_t/α_r) λ I)⁻¹ ∇θ),
+//
+// eqs. 3.3.3 and 3.3.4 (slip 2 corrected) with α_t in place of α: between
+// refreshes the effective damping follows α_t. It is computed on the input
+// side, (1/α_t)(1/n) Gradᵀ([H 1] M⁻¹) with M⁻¹ formed once per refresh, when
+// the batch is small enough for that to be cheaper (n (n_in+1+n_out) <
+// n_out (n_in+1)), otherwise by kron.AugmentedInverse.Precondition.
+//
+// A layer whose Grad is all zero has α = 0 under the heuristic: its step is
+// zero, Refresh at α_t = 0 returns nil without factorizing and leaves the
+// statistics Pending (a later Refresh retries), and before any successful
+// Refresh the block is not Ready. An α so small that λ/α overflows counts as
+// zero.
+//
+// Cost per layer, with n_A = n_in+1 and n rows of Input: Update 3n n_A + n n_A²
+// flops (mean, centering, syrk) and O(n_A²) for the blend, plus n n_out for
+// the heuristic α; Refresh n_A³/3 flops, and n_A³ more at the first
+// input-side Precondition after it to form M⁻¹; Precondition
+// 2 n_out n_A² flops on the gradient side, 2n n_A (n_A + n_out) on the input
+// side; Mul 2 n_out n_A². Memory: the statistics of the minibatch and the
+// blend, two factorizations, M⁻¹, 6 n_A² floats, and buffers of n n_A and
+// n_out n_A. After the first call of each method at a given batch size, no
+// method allocates.
+//
+// The zero value is ready to use (heuristic α, no averaging); its shapes are
+// fixed by the first Update. It is not safe for concurrent use.
+type ACPBlock struct {
+	// Alpha is a fixed α > 0 (thesis §3.4.2, first approach, a
+	// hyperparameter). Zero selects the heuristic max_{i,j} (∇_{a_i} l)_j² of
+	// the record's Grad (second approach). Negative is refused.
+	Alpha float64
+	// Decay in [0, 1) is the weight ε of the old statistics when a new
+	// estimate is blended in, ε_k = min(1 − 1/k, Decay) at the k-th Update
+	// (Martens & Grosse 2015, §5). Zero means no averaging: each Update
+	// replaces the statistics, as in algorithm 3.
+	Decay float64
+
+	dims     blockDims
+	k        int          // Updates blended
+	mu, muB  mat.VecDense // blended and minibatch mean
+	cov, cvB mat.SymDense // blended and minibatch covariance
+	cbuf     []float64    // covariance workspace
+	alpha    float64      // α_t
+	alphaR   float64      // α_r
+	pending  bool         // statistics blended since the last factorization
+
+	inv    [2]kron.AugmentedInverse // inv[cur] is held
+	cur    int
+	ready  bool
+	lambda float64
+
+	// Input side: M⁻¹ = I M⁻¹, formed through views of an identity.
+	minv        *mat.Dense
+	minvW, eyeW *mat.Dense
+	minvB, eyeB *mat.VecDense
+	minvOK      bool
+	haug, z     []float64
+	gw          mat.Dense    // ΔW on the gradient side
+	gb          mat.VecDense // Δb on the gradient side
+	mulW, mulT  []float64    // Mul workspaces
+	path        solvePath
+}
+
+// Update re-estimates the mean and covariance of the record's Input, blends
+// them into the block's statistics (see merge) and sets α_t from the record
+// (Alpha, or MaxSquaredGrad of its Grad). Call it once per refresh of the
+// statistics. It panics, with a message prefixed "curvature: ", when the
+// record lacks Input (or Grad for the heuristic α) or the layer's shape
+// differs from that of the first Update.
+func (b *ACPBlock) Update(l *secondorder.Layer) {
+	const op = "ACPBlock.Update"
+	checkLayer(l, op, true, false, false)
+	_, in := b.dims.fix(l, op)
+	alpha := b.alphaOf(l, op)
+	if !(b.Decay >= 0 && b.Decay < 1) {
+		panic(fmt.Sprintf("curvature: %s: Decay %g, want in [0, 1)", op, b.Decay))
+	}
+	if b.k == 0 {
+		for _, v := range []*mat.VecDense{&b.mu, &b.muB} {
+			if v.IsEmpty() {
+				v.ReuseAsVec(in)
+			}
+		}
+		for _, s := range []*mat.SymDense{&b.cov, &b.cvB} {
+			if s.IsEmpty() {
+				s.ReuseAsSym(in)
+			}
+		}
+	}
+	h := l.Input.RawMatrix()
+	columnMeans(b.muB.RawVector(), h)
+	covariance(b.cvB.RawSymmetric(), h, b.muB.RawVector().Data, &b.cbuf)
+	b.k++
+	b.merge(averageWeight(b.k, b.Decay))
+	b.alpha = alpha
+	b.pending = true
+}
+
+// merge blends the minibatch mean μ_B and covariance C_B into the block's
+// μ and C with the weight ε on the old values. Averaging μ and E[hhᵀ]
+// linearly, as MovingAverage does, is for the covariance
+//
+//	C ← ε C + (1−ε) C_B + ε(1−ε) (μ − μ_B)(μ − μ_B)ᵀ,   μ ← ε μ + (1−ε) μ_B,
+//
+// which avoids the cancellation of E[hhᵀ] − μμᵀ. With ε = 0 it copies.
+func (b *ACPBlock) merge(eps float64) {
+	if eps == 0 {
+		b.mu.CopyVec(&b.muB)
+		b.cov.CopySym(&b.cvB)
+		return
+	}
+	in := b.dims.in
+	m, mb := b.mu.RawVector().Data, b.muB.RawVector().Data
+	c, cb := b.cov.RawSymmetric(), b.cvB.RawSymmetric()
+	w := eps * (1 - eps)
+	for i := 0; i < in; i++ {
+		di := m[i] - mb[i]
+		cr := c.Data[i*c.Stride : i*c.Stride+in]
+		br := cb.Data[i*cb.Stride : i*cb.Stride+in]
+		for j := i; j < in; j++ {
+			cr[j] = mix(eps, cr[j], br[j]) + w*di*(m[j]-mb[j])
+		}
+	}
+	for i := range in {
+		m[i] = mix(eps, m[i], mb[i])
+	}
+}
+
+// SetAlpha sets α_t from the record without touching the statistics: Alpha
+// when fixed, else MaxSquaredGrad of the record's Grad (thesis §3.4.2). An
+// optimizer calls it at every minibatch between refreshes. Cost: n n_out.
+func (b *ACPBlock) SetAlpha(l *secondorder.Layer) {
+	const op = "ACPBlock.SetAlpha"
+	b.dims.check(l, op)
+	b.alpha = b.alphaOf(l, op)
+}
+
+// alphaOf returns Alpha when positive, else the heuristic α of l's Grad.
+func (b *ACPBlock) alphaOf(l *secondorder.Layer, op string) float64 {
+	if !(b.Alpha >= 0) || math.IsInf(b.Alpha, 1) {
+		panic(fmt.Sprintf("curvature: %s: Alpha %g, want finite and > 0, or 0 for the heuristic", op, b.Alpha))
+	}
+	if b.Alpha > 0 {
+		return b.Alpha
+	}
+	if l.Grad == nil {
+		panic(fmt.Sprintf("curvature: %s: the heuristic α needs the layer's Grad (or set Alpha)", op))
+	}
+	return maxSquared(l.Grad.RawMatrix())
+}
+
+// CurrentAlpha returns α_t, the current scale (0 before the first Update).
+func (b *ACPBlock) CurrentAlpha() float64 { return b.alpha }
+
+// RefreshAlpha returns α_r, the α_t of the last successful Refresh (0
+// before it).
+func (b *ACPBlock) RefreshAlpha() float64 { return b.alphaR }
+
+// Pending reports whether statistics blended by Update have not been
+// factorized yet (a Refresh at α_t = 0 leaves them pending).
+func (b *ACPBlock) Pending() bool { return b.pending }
+
+// Moments returns the blended mean μ (n_in) and covariance C_h (n_in²),
+// owned by b and valid until the next Update; nil before the first Update.
+func (b *ACPBlock) Moments() (mu *mat.VecDense, cov *mat.SymDense) {
+	if b.k == 0 {
+		return nil, nil
+	}
+	return &b.mu, &b.cov
+}
+
+// InputFactor writes into dst the bias-augmented second moment
+// Ā = [[C_h + μμᵀ, μ], [μᵀ, 1]] of the blended statistics. An empty dst is
+// resized. It panics before the first Update.
+func (b *ACPBlock) InputFactor(dst *mat.SymDense) {
+	const op = "ACPBlock.InputFactor"
+	if b.k == 0 {
+		panic("curvature: " + op + ": no estimate (call Update first)")
+	}
+	in := b.dims.in
+	reuseSym(dst, in+1, op)
+	m := b.mu.RawVector().Data
+	for i := 0; i < in; i++ {
+		for j := i; j < in; j++ {
+			dst.SetSym(i, j, b.cov.At(i, j)+m[i]*m[j])
+		}
+		dst.SetSym(i, in, m[i])
+	}
+	dst.SetSym(in, in, 1)
+}
+
+// Scale returns the mean eigenvalue of Ā ⊗ α_t I,
+//
+//	α_t tr(Ā)/(n_in+1) = α_t (tr C_h + μᵀμ + 1)/(n_in+1),
+//
+// or 1 before the first Update or when it is not positive and finite (α_t =
+// 0). At a refresh α_t is α_r, so a relative damping computed just before
+// Refresh is in the units of the factorized block.
+func (b *ACPBlock) Scale() float64 {
+	if b.k == 0 {
+		return 1
+	}
+	in := b.dims.in
+	m := b.mu.RawVector().Data
+	c := b.cov.RawSymmetric()
+	tr := 1.0
+	for i := 0; i < in; i++ {
+		tr += c.Data[i*c.Stride+i] + m[i]*m[i]
+	}
+	return positiveOr1(b.alpha * tr / float64(in+1))
+}
+
+// Refresh factorizes M = Ā + (λ/α_t) I of the blended statistics
+// (kron.AugmentedInverse.FactorizeCov, one attempt) and makes α_t the α_r of
+// Precondition. It returns ErrNoEstimate before the first Update, nil without
+// factorizing when α_t = 0 (see the type), and an error wrapping
+// ErrNotPositiveDefinite when the damped Schur complement is not positive
+// definite (C_h singular and λ = 0); the factorization held before is then
+// kept. Cost: n_in³/3 flops.
+func (b *ACPBlock) Refresh(lambda float64) error {
+	checkBlockDamping(lambda, "ACPBlock.Refresh")
+	if b.k == 0 {
+		return ErrNoEstimate
+	}
+	lp := lambda / b.alpha
+	if !(b.alpha > 0) || math.IsInf(lp, 1) {
+		return nil
+	}
+	next := &b.inv[1-b.cur]
+	next.Retry = kron.Retry{Tries: 1}
+	if err := next.FactorizeCov(&b.cov, &b.mu, lp); err != nil {
+		return fmt.Errorf("curvature: ACPBlock.Refresh: %w", err)
+	}
+	b.cur = 1 - b.cur
+	b.ready, b.lambda, b.alphaR = true, lambda, b.alpha
+	b.pending, b.minvOK = false, false
+	return nil
+}
+
+// Ready reports whether a factorization is held.
+func (b *ACPBlock) Ready() bool { return b.ready }
+
+// Damping returns the λ of the factorization held, in the units of
+// Ā ⊗ α_r I (its damping on Ā is λ/α_r); 0 before the first successful
+// Refresh.
+func (b *ACPBlock) Damping() float64 { return b.lambda }
+
+// Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)
+// the direction (1/α_t) [∇W ∇b] M⁻¹ of the factorization held, zero when
+// α_t = 0 (or 1/α_t overflows): on the input side, (1/α_t)(1/n) Gradᵀ
+// ([H 1] M⁻¹), when Grad and Input have the same n rows and
+// n (n_in+1+n_out) < n_out (n_in+1), else from GradW and GradB. It panics
+// before a successful Refresh or for a record of another shape.
+func (b *ACPBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
+	const op = "ACPBlock.Precondition"
+	if !b.ready {
+		panic("curvature: " + op + ": no factorization (call Refresh first)")
+	}
+	out, in := b.dims.check(l, op)
+	reuseDir(dst, out, in, op)
+	c := 1 / b.alpha
+	if !(b.alpha > 0) || math.IsInf(c, 1) {
+		dst.Zero()
+		return
+	}
+	in1 := in + 1
+	if n, ok := batchRows(l); ok && b.path != pathGradient && (b.path == pathBatch || n*(in1+out) < out*in1) {
+		b.formInverse()
+		haug := general(n, in1, growFloats(&b.haug, n*in1))
+		z := general(n, in1, growFloats(&b.z, n*in1))
+		augmentRows(haug, l.Input.RawMatrix())
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, haug, b.minv.RawMatrix(), 0, z)
+		blas64.Gemm(blas.Trans, blas.NoTrans, c/float64(n), l.Grad.RawMatrix(), z, 0, dst.RawMatrix())
+		return
+	}
+	if l.GradW == nil || l.GradB == nil {
+		panic("curvature: " + op + ": layer has no GradW or GradB")
+	}
+	if b.gw.IsEmpty() {
+		b.gw.ReuseAs(out, in)
+		b.gb.ReuseAsVec(out)
+	}
+	b.inv[b.cur].Precondition(&b.gw, &b.gb, l.GradW, l.GradB)
+	d, w := dst.RawMatrix(), b.gw.RawMatrix()
+	gb := b.gb.RawVector()
+	for i := 0; i < out; i++ {
+		row := d.Data[i*d.Stride : i*d.Stride+in1]
+		for j, v := range w.Data[i*w.Stride : i*w.Stride+in] {
+			row[j] = c * v
+		}
+		row[in] = c * gb.Data[i*gb.Inc]
+	}
+}
+
+// formInverse forms M⁻¹ = I M⁻¹ explicitly, once per refresh, with
+// kron.AugmentedInverse.Precondition applied to the rows of the identity.
+func (b *ACPBlock) formInverse() {
+	if b.minvOK {
+		return
+	}
+	in := b.dims.in
+	in1 := in + 1
+	if b.minv == nil {
+		b.minv = mat.NewDense(in1, in1, nil)
+		eye := mat.NewDense(in1, in1, nil)
+		for i := 0; i < in1; i++ {
+			eye.Set(i, i, 1)
+		}
+		b.minvW = b.minv.Slice(0, in1, 0, in).(*mat.Dense)
+		b.minvB = b.minv.ColView(in).(*mat.VecDense)
+		b.eyeW = eye.Slice(0, in1, 0, in).(*mat.Dense)
+		b.eyeB = eye.ColView(in).(*mat.VecDense)
+	}
+	b.inv[b.cur].Precondition(b.minvW, b.minvB, b.eyeW, b.eyeB)
+	b.minvOK = true
+}
+
+// Mul writes dst = unvec((Ā ⊗ α_t I) vec(v)) = α_t v Ā for a direction v
+// (n_out × (n_in+1)), with the blended statistics and no damping:
+//
+//	t = v_W μ + v_b,   dst = α_t [v_W C_h + t μᵀ   t].
+//
+// An empty dst is resized; dst may be v. Cost: 2 n_out n_A² flops.
+func (b *ACPBlock) Mul(dst, v *mat.Dense) {
+	const op = "ACPBlock.Mul"
+	if b.k == 0 {
+		panic("curvature: " + op + ": no estimate (call Update first)")
+	}
+	out, in := b.dims.out, b.dims.in
+	checkDir(v, out, in, op, "v")
+	reuseDir(dst, out, in, op)
+	vr := v.RawMatrix()
+	vw := blas64.General{Rows: out, Cols: in, Stride: vr.Stride, Data: vr.Data}
+	w := general(out, in, growFloats(&b.mulW, out*in))
+	t := growFloats(&b.mulT, out)
+	for i := range t {
+		t[i] = vr.Data[i*vr.Stride+in]
+	}
+	blas64.Gemv(blas.NoTrans, 1, vw, b.mu.RawVector(), 1, blas64.Vector{N: out, Inc: 1, Data: t})
+	blas64.Symm(blas.Right, 1, b.cov.RawSymmetric(), vw, 0, w)
+	m := b.mu.RawVector().Data
+	d := dst.RawMatrix()
+	for i := 0; i < out; i++ {
+		row := d.Data[i*d.Stride : i*d.Stride+in+1]
+		for j, x := range w.Data[i*in : i*in+in] {
+			row[j] = b.alpha * (x + t[i]*m[j])
+		}
+		row[in] = b.alpha * t[i]
+	}
+}

@@ -1,0 +1,195 @@
+package curvature
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+)
+
+var _ Block = (*DiagonalBlock)(nil)
+
+// DiagonalBlock is the diagonal of the dense per-layer block of eq. 3.3.2
+// (ExactBlock), the curvature of a diagonal preconditioner: for the
+// parameter (c, o) of θ = [vec(W); b] (input c of h̃ = (h, 1), output o),
+//
+//	d_{(c,o)} = s Σ_r h̃_{e(r),c}² g_{r,o}²,
+//
+// with g_r the rows of the record's Back, e(r) = Layer.BackExample(r) and
+// s = Layer.BackScaleOrDefault(). Grouping the rows by example,
+// q_i = Σ_{r: e(r)=i} g_r∘g_r, it is computed as one product of elementwise
+// squares,
+//
+//	D = s Qᵀ (H̃∘H̃)   (n_out × (n_in+1), D[o, c] = d_{(c,o)}),
+//
+// over the m_A = Layer.BackCover() examples that Back covers, in
+// O(m n_out + m_A P) flops instead of the O(m P²) of the block. Successive
+// estimates are averaged with MovingAverage's weight ε_k = min(1 − 1/k,
+// Decay) on the old value.
+//
+// Refresh(λ) inverts d + λ elementwise, Precondition and Mul are
+// elementwise products, O(P). Memory: the estimate, its average and the
+// inverse, 3P floats, and m_A (n_out + n_in + 1) for the squares. After the
+// first call of each method at a given batch size, no method allocates.
+//
+// The zero value is ready to use (Decay DefaultDecay); its shapes are fixed
+// by the first Update. It is not safe for concurrent use.
+type DiagonalBlock struct {
+	// Decay is ε of the moving average of the diagonal, in [0, 1). Zero
+	// means DefaultDecay (0.95, Martens & Grosse 2015, §5).
+	Decay float64
+
+	dims   blockDims
+	q, hs  []float64    // Q (m_A × n_out) and H̃∘H̃ (m_A × (n_in+1))
+	est    mat.VecDense // D of the record, row-major n_out × (n_in+1)
+	avg    MovingAverage
+	inv    []float64 // 1/(d + λ), row-major like est
+	ready  bool
+	lambda float64
+}
+
+// Update folds the diagonal of the record's block (Input, Back, BackScale,
+// BackExamples) into the average. It panics, with a message prefixed
+// "curvature: ", when the record lacks Input or Back or the layer's shape
+// differs from that of the first Update.
+func (b *DiagonalBlock) Update(l *secondorder.Layer) {
+	const op = "DiagonalBlock.Update"
+	checkLayer(l, op, true, false, true)
+	out, in := b.dims.fix(l, op)
+	in1 := in + 1
+	cover := l.BackCover()
+	if cover == 0 {
+		panic("curvature: " + op + ": Back covers no example")
+	}
+	q := growFloats(&b.q, cover*out)
+	for i := range q {
+		q[i] = 0
+	}
+	back := l.Back.RawMatrix()
+	for r := 0; r < back.Rows; r++ {
+		qe := q[l.BackExample(r)*out:][:out]
+		for o, v := range back.Data[r*back.Stride : r*back.Stride+out] {
+			qe[o] += v * v
+		}
+	}
+	hs := growFloats(&b.hs, cover*in1)
+	h := l.Input.RawMatrix()
+	for i := 0; i < cover; i++ {
+		row := hs[i*in1 : i*in1+in1]
+		for c, v := range h.Data[i*h.Stride : i*h.Stride+in] {
+			row[c] = v * v
+		}
+		row[in] = 1
+	}
+	if b.est.IsEmpty() {
+		b.est.ReuseAsVec(out * in1)
+	}
+	blas64.Gemm(blas.Trans, blas.NoTrans, l.BackScaleOrDefault(), general(cover, out, q), general(cover, in1, hs),
+		0, general(out, in1, b.est.RawVector().Data))
+	b.avg.Decay = b.Decay
+	b.avg.AddVec(&b.est)
+}
+
+// Diagonal writes the current average d into dst in the order of
+// θ = [vec(W); b] (dst[c·n_out + o] = d_{(c,o)}). An empty dst is resized.
+// It panics before the first Update.
+func (b *DiagonalBlock) Diagonal(dst *mat.VecDense) {
+	const op = "DiagonalBlock.Diagonal"
+	if b.avg.Count() == 0 {
+		panic("curvature: " + op + ": no estimate (call Update first)")
+	}
+	out, in := b.dims.out, b.dims.in
+	reuseVec(dst, out*(in+1), op)
+	d := b.avg.MeanVec().RawVector().Data
+	for o := 0; o < out; o++ {
+		for c := 0; c <= in; c++ {
+			dst.SetVec(c*out+o, d[o*(in+1)+c])
+		}
+	}
+}
+
+// Scale returns the mean of the diagonal, tr(C)/P, or 1 before the first
+// Update or when it is not positive and finite.
+func (b *DiagonalBlock) Scale() float64 {
+	if b.avg.Count() == 0 {
+		return 1
+	}
+	d := b.avg.MeanVec().RawVector().Data
+	s := 0.0
+	for _, v := range d {
+		s += v
+	}
+	return positiveOr1(s / float64(len(d)))
+}
+
+// Refresh computes 1/(d + λ) elementwise. It returns ErrNoEstimate before
+// the first Update, and an error wrapping ErrNotPositiveDefinite when an
+// entry d + λ is not positive (a zero diagonal entry with λ = 0); the
+// inverse held before is then kept. Cost: P divisions.
+func (b *DiagonalBlock) Refresh(lambda float64) error {
+	checkBlockDamping(lambda, "DiagonalBlock.Refresh")
+	if b.avg.Count() == 0 {
+		return ErrNoEstimate
+	}
+	d := b.avg.MeanVec().RawVector().Data
+	for i, v := range d {
+		if !(v+lambda > 0) {
+			in1 := b.dims.in + 1
+			return fmt.Errorf("curvature: DiagonalBlock.Refresh: entry (input %d, output %d): d + λ = %g: %w", i%in1, i/in1, v+lambda, ErrNotPositiveDefinite)
+		}
+	}
+	inv := growFloats(&b.inv, len(d))
+	for i, v := range d {
+		inv[i] = 1 / (v + lambda)
+	}
+	b.ready, b.lambda = true, lambda
+	return nil
+}
+
+// Ready reports whether an inverse is held.
+func (b *DiagonalBlock) Ready() bool { return b.ready }
+
+// Damping returns the λ of the inverse held (0 before the first successful
+// Refresh).
+func (b *DiagonalBlock) Damping() float64 { return b.lambda }
+
+// Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)
+// [∇W ∇b] / (D + λ) elementwise, from the record's GradW and GradB. It
+// panics before a successful Refresh or for a record of another shape.
+func (b *DiagonalBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
+	const op = "DiagonalBlock.Precondition"
+	if !b.ready {
+		panic("curvature: " + op + ": no factorization (call Refresh first)")
+	}
+	out, in := b.dims.check(l, op)
+	reuseDir(dst, out, in, op)
+	l.ParamGrad(dst)
+	mulRows(dst.RawMatrix(), b.inv, dst.RawMatrix())
+}
+
+// Mul writes dst = D ∘ v elementwise (the diagonal block times vec(v)), with
+// the current average and no damping. An empty dst is resized; dst may be v.
+func (b *DiagonalBlock) Mul(dst, v *mat.Dense) {
+	const op = "DiagonalBlock.Mul"
+	if b.avg.Count() == 0 {
+		panic("curvature: " + op + ": no estimate (call Update first)")
+	}
+	out, in := b.dims.out, b.dims.in
+	checkDir(v, out, in, op, "v")
+	reuseDir(dst, out, in, op)
+	mulRows(dst.RawMatrix(), b.avg.MeanVec().RawVector().Data, v.RawMatrix())
+}
+
+// mulRows writes dst = w ∘ v for w stored row-major with dst's shape.
+func mulRows(dst blas64.General, w []float64, v blas64.General) {
+	c := dst.Cols
+	for i := 0; i < dst.Rows; i++ {
+		row, vr, wr := dst.Data[i*dst.Stride:i*dst.Stride+c], v.Data[i*v.Stride:i*v.Stride+c], w[i*c:i*c+c]
+		for j := range row {
+			row[j] = wr[j] * vr[j]
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package curvature
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/kron"
+)
+
+var _ Block = (*ExactBlock)(nil)
+
+// ExactBlock is the dense Gauss–Newton or Fisher block of one affine layer,
+// thesis eq. 3.3.2, for block-diagonal Newton (§3.1.3 damping, §3.1.6):
+//
+//	C = s Σ_r (h̃_{e(r)} h̃_{e(r)}ᵀ) ⊗ (g_r g_rᵀ),   h̃ = (h, 1),
+//
+// the P×P matrix (P = n_out(n_in+1), order θ = [vec(W); b], vec stacking
+// columns) built by DenseBlock from the record's Input, Back, BackScale (s,
+// Layer.BackScaleOrDefault) and BackExamples (e, Layer.BackExample). What it
+// is — exact GN, true, Monte-Carlo or empirical Fisher — depends on what the
+// record's Back holds. There is no averaging: each Update replaces the
+// estimate.
+//
+// Refresh(λ) factorizes C + λI by Cholesky (LAPACK potrf, one attempt);
+// Precondition solves (C + λI) vec(U) = vec([∇W ∇b]) and writes U.
+//
+// Cost, with m rows of Back: Update O(m P²) (DenseBlock), Refresh P³/3
+// flops, Precondition and Mul 2P² flops. Memory: the estimate and two
+// Cholesky factors (the one held and the one being attempted), 3P² floats,
+// which limits it to small layers (P = 5000 takes 600 MB). After the first
+// call of each method, no method allocates.
+//
+// The zero value is ready to use; its shapes are fixed by the first Update.
+// It is not safe for concurrent use.
+type ExactBlock struct {
+	dims   blockDims
+	p      int
+	est    mat.SymDense
+	has    bool
+	z      []float64    // DenseBlock's workspace
+	fac    [2][]float64 // upper Cholesky factors U (C + λI = UᵀU); fac[cur] is held
+	cur    int
+	ready  bool
+	lambda float64
+	x, y   []float64 // vec buffers
+}
+
+// Update replaces the estimate by the block of the record (DenseBlock). It
+// panics, with a message prefixed "curvature: ", when the record lacks Input
+// or Back or the layer's shape differs from that of the first Update.
+func (b *ExactBlock) Update(l *secondorder.Layer) {
+	const op = "ExactBlock.Update"
+	checkLayer(l, op, true, false, true)
+	out, in := b.dims.fix(l, op)
+	b.p = out * (in + 1)
+	outerBlock(&b.est, l.Input, l.Back, l.BackExample, l.BackScaleOrDefault(), op, &b.z)
+	b.has = true
+}
+
+// Matrix returns the current estimate C, owned by b and valid until the
+// next Update; nil before the first Update.
+func (b *ExactBlock) Matrix() *mat.SymDense {
+	if !b.has {
+		return nil
+	}
+	return &b.est
+}
+
+// Scale returns tr(C)/P, or 1 before the first Update or when it is not
+// positive and finite.
+func (b *ExactBlock) Scale() float64 {
+	if !b.has {
+		return 1
+	}
+	return positiveOr1(mat.Trace(&b.est) / float64(b.p))
+}
+
+// Refresh computes the Cholesky factorization of C + λI in one attempt. It
+// returns ErrNoEstimate before the first Update, and an error wrapping
+// ErrNotPositiveDefinite (a *kron.FactorError, factor "C") when C + λI is
+// not positive definite; the factorization held before is then kept.
+// Cost: P³/3 flops.
+func (b *ExactBlock) Refresh(lambda float64) error {
+	checkBlockDamping(lambda, "ExactBlock.Refresh")
+	if !b.has {
+		return ErrNoEstimate
+	}
+	p := b.p
+	u := growFloats(&b.fac[1-b.cur], p*p)
+	c := b.est.RawSymmetric()
+	for i := 0; i < p; i++ {
+		copy(u[i*p+i:i*p+p], c.Data[i*c.Stride+i:i*c.Stride+p])
+		u[i*p+i] += lambda
+	}
+	if _, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Upper, N: p, Stride: p, Data: u}); !ok {
+		return fmt.Errorf("curvature: ExactBlock.Refresh: %w", &kron.FactorError{Factor: "C", Damping: lambda, Err: ErrNotPositiveDefinite})
+	}
+	b.cur = 1 - b.cur
+	b.ready, b.lambda = true, lambda
+	return nil
+}
+
+// Ready reports whether a factorization is held.
+func (b *ExactBlock) Ready() bool { return b.ready }
+
+// Damping returns the λ of the factorization held (0 before the first
+// successful Refresh).
+func (b *ExactBlock) Damping() float64 { return b.lambda }
+
+// Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)
+// U = unvec((C + λI)⁻¹ vec([∇W ∇b])) for the record's GradW and GradB and
+// the factorization held: vec, two triangular solves, unvec. It panics
+// before a successful Refresh or for a record of another shape.
+func (b *ExactBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
+	const op = "ExactBlock.Precondition"
+	if !b.ready {
+		panic("curvature: " + op + ": no factorization (call Refresh first)")
+	}
+	out, in := b.dims.check(l, op)
+	reuseDir(dst, out, in, op)
+	l.ParamGrad(dst)
+	x := growFloats(&b.x, b.p)
+	vecDir(x, dst.RawMatrix())
+	u := blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: b.p, Stride: b.p, Data: b.fac[b.cur]}
+	xv := blas64.Vector{N: b.p, Inc: 1, Data: x}
+	blas64.Trsv(blas.Trans, u, xv)
+	blas64.Trsv(blas.NoTrans, u, xv)
+	unvecDir(dst.RawMatrix(), x)
+}
+
+// Mul writes dst = unvec(C vec(v)) for a direction v (n_out × (n_in+1)),
+// with the current estimate and no damping. An empty dst is resized; dst
+// may be v. Cost: 2P² flops.
+func (b *ExactBlock) Mul(dst, v *mat.Dense) {
+	const op = "ExactBlock.Mul"
+	if !b.has {
+		panic("curvature: " + op + ": no estimate (call Update first)")
+	}
+	out, in := b.dims.out, b.dims.in
+	checkDir(v, out, in, op, "v")
+	reuseDir(dst, out, in, op)
+	x := growFloats(&b.x, b.p)
+	y := growFloats(&b.y, b.p)
+	vecDir(x, v.RawMatrix())
+	blas64.Symv(1, b.est.RawSymmetric(), blas64.Vector{N: b.p, Inc: 1, Data: x}, 0, blas64.Vector{N: b.p, Inc: 1, Data: y})
+	unvecDir(dst.RawMatrix(), y)
+}
+
+// vecDir writes vec(d) into x, the columns of d stacked (the order of
+// θ = [vec(W); b]: x[c·n_out + o] = d[o, c]).
+func vecDir(x []float64, d blas64.General) {
+	for o := 0; o < d.Rows; o++ {
+		for c, v := range d.Data[o*d.Stride : o*d.Stride+d.Cols] {
+			x[c*d.Rows+o] = v
+		}
+	}
+}
+
+// unvecDir writes into d the matrix whose vec is x.
+func unvecDir(d blas64.General, x []float64) {
+	for o := 0; o < d.Rows; o++ {
+		row := d.Data[o*d.Stride : o*d.Stride+d.Cols]
+		for c := range row {
+			row[c] = x[c*d.Rows+o]
+		}
+	}
+}

@@ -1,0 +1,316 @@
+package curvature
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/kron"
+)
+
+var _ Block = (*KFACBlock)(nil)
+
+// KFACBlock is the K-FAC curvature block of one affine layer (Martens &
+// Grosse 2015; thesis §3.5.1), owning its factor statistics:
+//
+//	C ≈ Ā ⊗ G,   Ā = E[h̃ h̃ᵀ] ((n_in+1)², h̃ = (h, 1)),   G = E[g gᵀ] (n_out²),
+//
+// in the order of θ = [vec(W); b]. Each Update estimates
+//
+//	Ā_k = (1/m_A) Σ_{i<m_A} h̃_i h̃_iᵀ   (InputFactor, on the first m_A = Layer.BackCover() rows of Input),
+//	G_k = s Backᵀ Back                (OutputFactor, s = Layer.BackScaleOrDefault()),
+//
+// so that both factors see the same examples (Martens & Grosse's τ1
+// sub-batch when Back has fewer rows than Input; the record's BackScale must
+// then be 1/m, zero meaning 1/n), and folds them into moving averages
+// (MovingAverage) with Martens & Grosse's warm-started weight
+// ε_k = min(1 − 1/k, Decay) on the old value.
+//
+// Refresh(λ) factorizes, by Cholesky, the factored Tikhonov damping of
+// Martens & Grosse §6.3 (kron.FactoredTikhonov, trace-norm π, one attempt):
+//
+//	(Ā⊗G + λI)⁻¹ ≈ (Ā + π√λ I)⁻¹ ⊗ (G + (√λ/π) I)⁻¹,   π = sqrt((tr Ā/(n_in+1)) / (tr G/n_out)),
+//
+// and Precondition applies it to the layer's gradient,
+//
+//	U = G_d⁻¹ [∇W ∇b] Ā_d⁻¹,   G_d = G + (√λ/π) I,   Ā_d = Ā + π√λ I,
+//
+// on the batch side, U = (1/n) (Grad G_d⁻¹)ᵀ ([H 1] Ā_d⁻¹)
+// (kron.FactoredTikhonov.SolveOuter), when the record has Grad and Input
+// with n rows and that is cheaper (UseOuter), else on the gradient side.
+//
+// Cost per layer, with n_A = n_in+1, n_G = n_out, m_A rows of Input and m
+// rows of Back: Update m_A n_A² + m n_G² flops (two syrk) and O(n_A² + n_G²)
+// for the averages; Refresh (n_A³ + n_G³)/3 flops; Precondition
+// 2 n_G n_A (n_A + n_G) flops on the gradient side, 2n(n_A² + n_G² + n_A n_G)
+// on the batch side; Mul 2 n_G n_A (n_A + n_G). Memory: the estimates, their
+// averages and two factorizations (the one held and the one being
+// attempted), 4 (n_A² + n_G²) floats, and buffers of n_G n_A and n (n_A + n_G).
+// After the first call of each method at a given batch size, no method
+// allocates.
+//
+// The zero value is ready to use (Decay DefaultDecay); its shapes are fixed
+// by the first Update. It is not safe for concurrent use.
+type KFACBlock struct {
+	// Decay is ε of the moving averages of Ā and G, in [0, 1). Zero means
+	// DefaultDecay (0.95, Martens & Grosse 2015, §5).
+	Decay float64
+
+	dims       blockDims
+	aEst, gEst mat.SymDense
+	aAvg, gAvg MovingAverage
+	ft         [2]kron.FactoredTikhonov // ft[cur] is held, the other is for the next attempt
+	cur        int
+	ready      bool
+	lambda     float64
+	gl, hl     mat.Dense // Grad and [H 1], overwritten by the batch-side solve
+	work       []float64 // G v in Mul
+	path       solvePath
+}
+
+// solvePath chooses between the gradient-side and batch-side forms of a
+// block's Precondition; the tests force one or the other.
+type solvePath int
+
+const (
+	pathAuto     solvePath = iota // the cheaper form
+	pathGradient                  // always from [∇W ∇b]
+	pathBatch                     // always from Grad and Input when present
+)
+
+// Update folds the factor estimates Ā and G of the record (Input and Back,
+// BackScale, BackExamples) into the moving averages. It panics, with a
+// message prefixed "curvature: ", when the record lacks Input or Back or
+// the layer's shape differs from that of the first Update.
+func (b *KFACBlock) Update(l *secondorder.Layer) {
+	const op = "KFACBlock.Update"
+	checkLayer(l, op, true, false, true)
+	out, in := b.dims.fix(l, op)
+	cover := l.BackCover()
+	if cover == 0 {
+		panic("curvature: KFACBlock.Update: Back covers no example")
+	}
+	if b.aEst.IsEmpty() {
+		b.aEst.ReuseAsSym(in + 1)
+		b.gEst.ReuseAsSym(out)
+	}
+	h := l.Input.RawMatrix()
+	h.Rows = cover
+	inputFactor(&b.aEst, h)
+	OutputFactor(&b.gEst, l)
+	b.aAvg.Decay, b.gAvg.Decay = b.Decay, b.Decay
+	b.aAvg.Add(&b.aEst)
+	b.gAvg.Add(&b.gEst)
+}
+
+// Scale returns the mean eigenvalue of Ā⊗G,
+//
+//	tr(Ā⊗G)/P = (tr Ā/(n_in+1)) · (tr G/n_out),
+//
+// or 1 before the first Update or when it is not positive and finite.
+func (b *KFACBlock) Scale() float64 {
+	if b.aAvg.Count() == 0 {
+		return 1
+	}
+	out, in := b.dims.out, b.dims.in
+	return positiveOr1(mat.Trace(b.aAvg.Mean()) / float64(in+1) * mat.Trace(b.gAvg.Mean()) / float64(out))
+}
+
+// Refresh factorizes the damped factors Ā + π√λ I and G + (√λ/π) I of the
+// current averages (kron.FactoredTikhonov, trace-norm π, a single attempt).
+// It returns ErrNoEstimate before the first Update, and an error wrapping
+// ErrNotPositiveDefinite (a *kron.FactorError naming the factor) when a
+// damped factor is not positive definite; the factorization held before is
+// then kept. Cost: (n_A³ + n_G³)/3 flops.
+func (b *KFACBlock) Refresh(lambda float64) error {
+	checkBlockDamping(lambda, "KFACBlock.Refresh")
+	if b.aAvg.Count() == 0 {
+		return ErrNoEstimate
+	}
+	next := &b.ft[1-b.cur]
+	next.Retry = kron.Retry{Tries: 1}
+	if err := next.Factorize(b.aAvg.Mean(), b.gAvg.Mean(), lambda); err != nil {
+		return fmt.Errorf("curvature: KFACBlock.Refresh: %w", err)
+	}
+	b.cur = 1 - b.cur
+	b.ready, b.lambda = true, lambda
+	return nil
+}
+
+// Ready reports whether a factorization is held.
+func (b *KFACBlock) Ready() bool { return b.ready }
+
+// Damping returns the λ of the factorization held (0 before the first
+// successful Refresh).
+func (b *KFACBlock) Damping() float64 { return b.lambda }
+
+// Pi returns the π of the factorization held, sqrt((tr Ā/(n_in+1)) /
+// (tr G/n_out)) of the averages at that Refresh (1 when a trace was not
+// positive), or 0 before the first successful Refresh.
+func (b *KFACBlock) Pi() float64 {
+	if !b.ready {
+		return 0
+	}
+	return b.ft[b.cur].Pi()
+}
+
+// Factors returns the current moving averages Ā ((n_in+1)²) and G
+// (n_out²), owned by b and valid until the next Update; nil before the
+// first Update.
+func (b *KFACBlock) Factors() (a, g *mat.SymDense) {
+	return b.aAvg.Mean(), b.gAvg.Mean()
+}
+
+// Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)
+// the K-FAC direction G_d⁻¹ [∇W ∇b] Ā_d⁻¹ of the factorization held, for the
+// record's gradient: as (1/n) (Grad G_d⁻¹)ᵀ ([H 1] Ā_d⁻¹) when Grad and
+// Input have the same n rows and kron.FactoredTikhonov.UseOuter(n) says it
+// is cheaper, otherwise from GradW and GradB. It panics before a successful
+// Refresh or for a record of another shape.
+func (b *KFACBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
+	const op = "KFACBlock.Precondition"
+	if !b.ready {
+		panic("curvature: " + op + ": no factorization (call Refresh first)")
+	}
+	out, in := b.dims.check(l, op)
+	reuseDir(dst, out, in, op)
+	ft := &b.ft[b.cur]
+	if n, ok := batchRows(l); ok && b.path != pathGradient && (b.path == pathBatch || ft.UseOuter(n)) {
+		// L = Grad/n (the scale folded into the copy, so that SolveOuter
+		// does not rescale dst in place), R = [H 1].
+		reuseWork(&b.gl, n, out)
+		b.gl.Scale(1/float64(n), l.Grad)
+		reuseWork(&b.hl, n, in+1)
+		augmentRows(b.hl.RawMatrix(), l.Input.RawMatrix())
+		ft.SolveOuter(dst, 1, &b.gl, &b.hl)
+		return
+	}
+	l.ParamGrad(dst)
+	ft.Solve(dst, dst)
+}
+
+// Mul writes dst = unvec((Ā⊗G) vec(v)) = G v Ā for a direction v
+// (n_out × (n_in+1)), with the current averages and no damping. An empty
+// dst is resized; dst may be v. Cost: 2 n_G n_A (n_A + n_G) flops.
+func (b *KFACBlock) Mul(dst, v *mat.Dense) {
+	const op = "KFACBlock.Mul"
+	if b.aAvg.Count() == 0 {
+		panic("curvature: " + op + ": no estimate (call Update first)")
+	}
+	out, in := b.dims.out, b.dims.in
+	checkDir(v, out, in, op, "v")
+	reuseDir(dst, out, in, op)
+	w := general(out, in+1, growFloats(&b.work, out*(in+1)))
+	blas64.Symm(blas.Left, 1, b.gAvg.Mean().RawSymmetric(), v.RawMatrix(), 0, w)
+	blas64.Symm(blas.Right, 1, b.aAvg.Mean().RawSymmetric(), w, 0, dst.RawMatrix())
+}
+
+// Helpers shared by the blocks of this package.
+
+// blockDims is the layer shape (n_out, n_in) a block was built for, fixed by
+// its first Update.
+type blockDims struct {
+	out, in int
+	set     bool
+}
+
+// fix records the layer's shape at the first call and panics when a later
+// call brings another one.
+func (d *blockDims) fix(l *secondorder.Layer, op string) (out, in int) {
+	out, in = l.Dims()
+	if !d.set {
+		d.out, d.in, d.set = out, in, true
+		return out, in
+	}
+	if out != d.out || in != d.in {
+		panic(fmt.Sprintf("curvature: %s: layer is %d×%d, the block holds the statistics of a %d×%d layer", op, out, in, d.out, d.in))
+	}
+	return out, in
+}
+
+// check panics unless the layer has the shape the block was built for.
+func (d *blockDims) check(l *secondorder.Layer, op string) (out, in int) {
+	if l == nil || l.W == nil {
+		panic(fmt.Sprintf("curvature: %s: layer or its W is nil", op))
+	}
+	out, in = l.Dims()
+	if !d.set || out != d.out || in != d.in {
+		panic(fmt.Sprintf("curvature: %s: layer is %d×%d, the block holds the statistics of a %d×%d layer", op, out, in, d.out, d.in))
+	}
+	return out, in
+}
+
+// checkDir panics unless m is n_out × (n_in+1).
+func checkDir(m *mat.Dense, out, in int, op, name string) {
+	if r, c := m.Dims(); r != out || c != in+1 {
+		panic(fmt.Sprintf("curvature: %s: %s is %d×%d, want %d×%d", op, name, r, c, out, in+1))
+	}
+}
+
+// reuseDir resizes an empty dst to n_out × (n_in+1) and checks a non-empty
+// one.
+func reuseDir(dst *mat.Dense, out, in int, op string) {
+	if dst == nil {
+		panic(fmt.Sprintf("curvature: %s: nil destination", op))
+	}
+	if dst.IsEmpty() {
+		dst.ReuseAs(out, in+1)
+		return
+	}
+	checkDir(dst, out, in, op, "destination")
+}
+
+// reuseWork makes the internal buffer w r×c, reusing its storage.
+func reuseWork(w *mat.Dense, r, c int) {
+	if wr, wc := w.Dims(); !w.IsEmpty() && wr == r && wc == c {
+		return
+	}
+	w.Reset()
+	w.ReuseAs(r, c)
+}
+
+// batchRows returns the batch size n and whether the layer's gradient can be
+// taken on the batch side as (1/n) Gradᵀ [H 1]: Grad and Input present with
+// n > 0 rows each.
+func batchRows(l *secondorder.Layer) (int, bool) {
+	if l.Grad == nil || l.Input == nil {
+		return 0, false
+	}
+	n, _ := l.Input.Dims()
+	m, _ := l.Grad.Dims()
+	return n, n == m && n > 0
+}
+
+// augmentRows writes [H 1] into dst (n × (n_in+1)) for h of size n × n_in.
+func augmentRows(dst, h blas64.General) {
+	for i := 0; i < h.Rows; i++ {
+		row := dst.Data[i*dst.Stride : i*dst.Stride+h.Cols+1]
+		copy(row, h.Data[i*h.Stride:i*h.Stride+h.Cols])
+		row[h.Cols] = 1
+	}
+}
+
+// general returns a row-major blas64.General view of data.
+func general(r, c int, data []float64) blas64.General {
+	return blas64.General{Rows: r, Cols: c, Stride: c, Data: data}
+}
+
+// positiveOr1 returns v when it is positive and finite, else 1: the rule of
+// Block.Scale.
+func positiveOr1(v float64) float64 {
+	if v > 0 && !math.IsInf(v, 1) {
+		return v
+	}
+	return 1
+}
+
+// checkBlockDamping panics unless λ is finite and ≥ 0.
+func checkBlockDamping(lambda float64, op string) {
+	if !(lambda >= 0) || math.IsInf(lambda, 1) {
+		panic(fmt.Sprintf("curvature: %s: damping %g, want finite and ≥ 0", op, lambda))
+	}
+}

@@ -1,0 +1,33 @@
+package network
+
+import (
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/nn"
+)
+
+// TestPanics checks that shape errors and missing fields panic with
+// messages prefixed "network: " (and, for directions of the wrong shape,
+// "secondorder: " from secondorder.Layout).
+func TestPanics(t *testing.T) {
+	net, X, Y := setup(cases[0], 3, 8)
+	expectPanic(t, "MulVec length", func() {
+		NewHessianOperator(net, cases[0].loss, X, Y).MulVec(&mat.VecDense{}, mat.NewVecDense(3, nil))
+	}, "vector has length 3")
+	expectPanicFrom(t, "MulDirections count", func() {
+		d := secondorder.NewLayout(net.Records()).Directions()
+		_ = NewHessianOperator(net, cases[0].loss, X, Y).MulDirections(d, d[:2])
+	}, "secondorder: ", "2 directions, want 3")
+	expectPanic(t, "Fisher gradients without Rand", func() {
+		(&Backprop{Estimator: FisherGradients}).Fill(net, cases[0].loss, X, Y)
+	}, "needs Rand")
+	expectPanic(t, "GGN without targets", func() {
+		(&Backprop{}).Fill(net, cases[0].loss, X, nil)
+	}, "ggn_exact needs targets")
+	expectPanic(t, "GN operator without targets", func() {
+		NewGaussNewtonOperator(net, cases[0].loss, X, nil, nn.GaussNewton, nn.SplitLogits)
+	}, "needs targets")
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/secondorder/secondorder/optim"
+)
+
+// optional is a numeric flag that is either unset, meaning the method's
+// default, or set to a value, zero included: -momentum 0 is no momentum
+// for every method, whatever its default. It implements flag.Value.
+type optional[T float64 | int] struct {
+	val T
+	set bool
+}
+
+// some returns an optional set to v.
+func some[T float64 | int](v T) optional[T] { return optional[T]{val: v, set: true} }
+
+// or returns the value when set, and def otherwise.
+func (o optional[T]) or(def T) T {
+	if o.set {
+		return o.val
+	}
+	return def
+}
+
+// Set parses s.
+func (o *optional[T]) Set(s string) error {
+	switch p := any(&o.val).(type) {
+	case *float64:
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return errors.New("not a number")
+		}
+		*p = v
+	case *int:
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return errors.New("not an integer")
+		}
+		*p = v
+	}
+	o.set = true
+	return nil
+}
+
+// String returns the value, or "" when unset (so that -h prints no
+// default).
+func (o *optional[T]) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return fmt.Sprint(o.val)
+}
+
+// methodDefault ends the usage of the flags whose default is the method's.
+const methodDefault = " (default: the method's; see README)"
+
+// newFlagSet returns the command's flags, writing into c, which it first
+// sets to the defaults.
+func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
+	*c = config{}
+	fs := flag.NewFlagSet("autoencoder", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&c.arch, "arch", "784-1000-500-250-30-250-500-1000-784", "layer sizes; first and last must be 784")
+	fs.IntVar(&c.updates, "updates", 0, "stop after this many updates (0: no limit)")
+	fs.DurationVar(&c.budget, "time", 45*time.Second, "stop after this much training time (0: no limit)")
+	fs.IntVar(&c.batch, "batch", 100, "minibatch size")
+	fs.StringVar(&c.opt, "opt", "sgd", methodsHelp())
+	fs.Var(&c.lr, "lr", "learning rate `η` > 0"+methodDefault)
+	fs.Var(&c.momentum, "momentum", "momentum `μ` in [0, 1), 0 for none; not adam's"+methodDefault)
+	fs.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum instead of classical momentum (-opt nesterov sets it)")
+	fs.Var(&c.damping, "damping", "Tikhonov damping `λ` ≥ 0 of acp (absolute), kfac and newton (relative), 0 for none"+methodDefault)
+	fs.Var(&c.alpha, "alpha", "fixed output-side scale `α` > 0 of acp and acp-fixed (default: acp the max-squared-gradient heuristic, acp-fixed 1)")
+	fs.Var(&c.period, "period", "refresh period `N` ≥ 1 in updates: acp statistics, kfac inverses, nnn whitening"+methodDefault)
+	fs.Var(&c.whitenEps, "whiten-eps", "nnn: whitening regularisation `ε` ≥ 0 relative to the mean input variance, U = (C + ε tr(C)/n I)^(-1/2) (default: 100, see README)")
+	fs.StringVar(&c.norm, "norm", "none", "normalisation of the hidden layers: none, bn (batch normalisation) or meanbn (mean-only); first-order methods only")
+	fs.Var(&c.maxParams, "max-params", fmt.Sprintf("largest layer, in `parameters`, that -opt newton accepts (default: %d, optim.DefaultNewtonMaxParams)", optim.DefaultNewtonMaxParams))
+	fs.StringVar(&c.figure, "figure", "", "reproduce thesis figure 3.1 or 3.2 (or run the baselines): run each of its methods for -time and plot into -out")
+	fs.Uint64Var(&c.seed, "seed", 1, "random seed (initialisation and minibatch order)")
+	fs.StringVar(&c.loss, "loss", "quadratic", "training loss: quadratic or bce")
+	fs.StringVar(&c.init, "init", "sparse", "initialisation: sparse (Martens 2010), glorot or he")
+	fs.Float64Var(&c.initScale, "init-scale", 0, "variance scale α of glorot/he, std of sparse (0: default)")
+	fs.StringVar(&c.out, "out", "", "directory for log.csv (empty: no file)")
+	fs.StringVar(&c.mnist, "mnist", "", "directory holding the MNIST IDX files (empty: search)")
+	fs.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations")
+	fs.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations")
+	return fs
+}
+
+// parseFlags returns the configuration of the command line args (without
+// the program name). On an error it has written the error and the usage to
+// output; the error is flag.ErrHelp for -h.
+func parseFlags(args []string, output io.Writer) (config, error) {
+	var c config
+	fs := newFlagSet(&c, output)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected arguments %q: flags only", strings.Join(fs.Args(), " "))
+		fmt.Fprintln(output, err)
+		fs.Usage()
+		return c, err
+	}
+	return c, nil
+}
+
+// checkMethodFlags refuses the set values of the method flags that no
+// method could take, with the flag's name; the optimizers' Validate checks
+// the rest.
+func (c config) checkMethodFlags() error {
+	switch {
+	case c.lr.set && c.lr.val == 0:
+		return errors.New("-lr 0: want a positive learning rate (leave -lr out for the method's default)")
+	case c.alpha.set && c.alpha.val == 0:
+		return errors.New("-alpha 0: want a positive α (leave -alpha out for the method's default: acp's heuristic, acp-fixed's 1)")
+	case c.period.set && c.period.val < 1:
+		return fmt.Errorf("-period %d: want ≥ 1 (leave -period out for the method's default)", c.period.val)
+	case c.whitenEps.set && (!(c.whitenEps.val >= 0) || math.IsInf(c.whitenEps.val, 1)):
+		return fmt.Errorf("-whiten-eps %g: want finite and ≥ 0", c.whitenEps.val)
+	case c.maxParams.set && c.maxParams.val < 1:
+		return fmt.Errorf("-max-params %d: want ≥ 1", c.maxParams.val)
+	}
+	return nil
+}
+
+// undamped reports whether -damping 0 asks for no damping.
+func (c config) undamped() bool { return c.damping.set && c.damping.val == 0 }
+
+// methodFlags returns the method flags that were set, as on the command
+// line, for error messages.
+func (c config) methodFlags() string {
+	var b strings.Builder
+	add := func(name string, set bool, v any) {
+		if set {
+			fmt.Fprintf(&b, " -%s %v", name, v)
+		}
+	}
+	add("lr", c.lr.set, c.lr.val)
+	add("momentum", c.momentum.set, c.momentum.val)
+	add("damping", c.damping.set, c.damping.val)
+	add("alpha", c.alpha.set, c.alpha.val)
+	add("period", c.period.set, c.period.val)
+	add("whiten-eps", c.whitenEps.set, c.whitenEps.val)
+	add("max-params", c.maxParams.set, c.maxParams.val)
+	if c.nesterov {
+		b.WriteString(" -nesterov")
+	}
+	return b.String()
+}

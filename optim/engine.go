@@ -1,0 +1,398 @@
+package optim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/curvature"
+)
+
+// engine is the one implementation of a curvature-based update: per-layer
+// curvature blocks (package curvature) composed with the step rules of
+// Rules. KFAC, ACP, Newton, DiagonalNewton and Preconditioned are engines
+// with their own blocks and defaults.
+type engine struct {
+	t       int     // updates done
+	lambda  float64 // current λ, in the units of Rules.Damping
+	started bool
+	layers  []engineLayer
+	dirs    [4][]secondorder.Direction // views of U, δ, C U, C δ for Problem.GNVec
+	report  Report
+}
+
+type engineLayer struct {
+	out, in int
+	nextra  []int
+	block   curvature.Block
+	lambda  float64   // absolute damping of the factorization in place
+	u       mat.Dense // U = (C + λI)⁻¹ [∇W ∇b], n_out × (n_in+1)
+	grad    mat.Dense // [∇W ∇b]
+	prev    mat.Dense // δ_prev (the velocity with Nesterov), then δ
+	hasPrev bool
+	cu, cd  mat.Dense // C U and C δ
+	ve      []*mat.VecDense
+}
+
+// alphaSetter is implemented by blocks part of whose estimate follows every
+// minibatch between statistics updates (curvature.ACPBlock's output scale α).
+type alphaSetter interface {
+	SetAlpha(l *secondorder.Layer)
+}
+
+// step applies one update. newBlock makes the block of layer j at the first
+// step.
+func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, newBlock func(j int) curvature.Block) error {
+	checkLayers(d.name, layers)
+	s, err := r.resolve(d)
+	if err != nil {
+		return err
+	}
+	if s.AutoRate && s.Nesterov {
+		return fmt.Errorf("optim: %s: AutoRate chooses a classical momentum; unset Nesterov", d.name)
+	}
+	e.ensure(layers, d.name, newBlock, s.lambda)
+	stats := e.t%s.t1 == 0
+	lm := s.AdaptDamping && (e.t+1)%s.t2 == 0
+	if s.AdaptDamping && s.Problem.Loss == nil {
+		return missingCapability(d.name, "Problem.Loss, needed by AdaptDamping")
+	}
+	if s.AutoRate && s.Problem.GNVec == nil {
+		return missingCapability(d.name, "Problem.GNVec, needed by AutoRate")
+	}
+	for j, l := range layers {
+		if stats {
+			if d.needsBack && l.Back == nil {
+				return missingCapability(d.name, fmt.Sprintf("layer %d has no Back (the statistics are due at this update; see StatsDue)", j))
+			}
+			if l.Input == nil {
+				panic(fmt.Sprintf("optim: %s: layer %d has no Input", d.name, j))
+			}
+		}
+		if err := checkFinite(d.name, j, l, stats, true, stats && d.needsBack); err != nil {
+			return err
+		}
+	}
+
+	e.report.Stats, e.report.Refreshed, e.report.Constrained = stats, false, false
+	e.report.ModelDecrease = math.NaN()
+	for j, l := range layers {
+		b := e.layers[j].block
+		if stats {
+			b.Update(l)
+		}
+		if o, ok := b.(alphaSetter); ok {
+			o.SetAlpha(l)
+		}
+	}
+	refresh := e.t%s.t3 == 0 || (d.warmUp && e.t < s.t3)
+	for j := range e.layers {
+		if refresh || !e.layers[j].block.Ready() {
+			if err := e.refresh(j, &s); err != nil {
+				return err
+			}
+		}
+	}
+
+	// U = (C + λI)⁻¹ ∇ and the inner products the rules need, read from the
+	// records before any closure of Problem runs.
+	var gu, gp float64 // ∇ᵀU, ∇ᵀδ_prev
+	hasPrev := false
+	for j, l := range layers {
+		el := &e.layers[j]
+		l.ParamGrad(&el.grad)
+		if el.block.Ready() {
+			el.block.Precondition(&el.u, l)
+		} else {
+			el.u.Zero() // a block without an estimate yet (ACP with α = 0)
+		}
+		if !finiteDense(&el.u) {
+			return fmt.Errorf("optim: %s: layer %d: the preconditioned direction is not finite (damping %g); parameters left unchanged", d.name, j, el.lambda)
+		}
+		gu += dot(&el.grad, &el.u)
+		if el.hasPrev {
+			hasPrev = true
+			gp += dot(&el.grad, &el.prev)
+		}
+	}
+
+	var h0 float64
+	if lm {
+		if h0, err = s.Problem.Loss(); err != nil {
+			return fmt.Errorf("optim: %s: Problem.Loss before the update: %w", d.name, err)
+		}
+	}
+	alpha, mu := s.rate(e.t), s.Momentum
+	decrease := math.NaN() // M(δ) − M(0), when known
+	if s.AutoRate {
+		a, m, dec, ok, reason, err := e.autoRate(&s, gu, gp, hasPrev)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			e.fallback(reason)
+		}
+		if ok {
+			alpha, mu, decrease = a, m, dec
+		}
+	}
+	if math.IsNaN(decrease) && !math.IsInf(s.c, 1) && gu > 0 {
+		alpha, e.report.Constrained = constrainRate(alpha, s.c, gu)
+	}
+	if !hasPrev {
+		mu = 0 // no previous update (the buffer may hold a refused one)
+	}
+	look := mu // Nesterov's look-ahead weight: μ from the first update on
+	if s.Nesterov {
+		look = s.Momentum
+	}
+	// δ = −α U + μ δ_prev, in place of δ_prev (the velocity with Nesterov).
+	for j := range e.layers {
+		el := &e.layers[j]
+		p := raw(&el.prev)
+		if mu == 0 {
+			clear(p)
+		} else {
+			floats.Scale(mu, p)
+		}
+		floats.AddScaled(p, -alpha, raw(&el.u))
+		el.hasPrev = true
+	}
+	if lm && math.IsNaN(decrease) {
+		if decrease, err = e.modelDecrease(&s, -alpha*gu+mu*gp); err != nil {
+			for j := range e.layers {
+				e.layers[j].hasPrev = false // δ was not applied
+			}
+			return fmt.Errorf("optim: %s: %w", d.name, err)
+		}
+	}
+	extra := s.extraRate(e.t)
+	for j, l := range layers {
+		el := &e.layers[j]
+		if s.Nesterov && look > 0 {
+			// Δθ = μ v − α U with v the new velocity.
+			l.AddParams(look, &el.prev)
+			l.AddParams(-alpha, &el.u)
+		} else {
+			l.AddParams(1, &el.prev)
+		}
+		for i, p := range l.Extra {
+			momentumVec(p.Value.RawVector(), el.ve[i].RawVector(), p.Grad.RawVector(), extra, s.Momentum, s.Nesterov)
+		}
+	}
+	e.t++
+	e.report.Rate, e.report.Momentum = alpha, mu
+	e.report.ModelDecrease = decrease
+	if !lm {
+		return nil
+	}
+	h1, err := s.Problem.Loss()
+	if err != nil {
+		return fmt.Errorf("optim: %s: Problem.Loss after the update (applied): %w", d.name, err)
+	}
+	var reason string
+	e.lambda, e.report.Rho, reason = levenbergMarquardt(e.lambda, h0, h1, decrease, s.t2)
+	if reason != "" {
+		e.fallback(reason)
+	}
+	return nil
+}
+
+// ensure makes the per-layer state at the first step and checks that later
+// steps pass layers of the same shapes.
+func (e *engine) ensure(layers []*secondorder.Layer, name string, newBlock func(int) curvature.Block, lambda float64) {
+	if e.started {
+		if len(layers) != len(e.layers) {
+			panic(fmt.Sprintf("optim: %s: got %d layers, earlier steps had %d", name, len(layers), len(e.layers)))
+		}
+		for j, l := range layers {
+			if !e.layers[j].sameShape(l) {
+				out, in := l.Dims()
+				panic(fmt.Sprintf("optim: %s: layer %d changed shape from %d×%d to %d×%d (or its Extra parameters changed) between steps", name, j, e.layers[j].out, e.layers[j].in, out, in))
+			}
+		}
+		return
+	}
+	e.started = true
+	e.lambda = lambda
+	e.report.Rho = math.NaN()
+	e.layers = make([]engineLayer, len(layers))
+	for j, l := range layers {
+		out, in := l.Dims()
+		el := &e.layers[j]
+		el.out, el.in = out, in
+		el.block = newBlock(j)
+		el.u.ReuseAs(out, in+1)
+		el.grad.ReuseAs(out, in+1)
+		el.prev.ReuseAs(out, in+1)
+		for _, p := range l.Extra {
+			el.nextra = append(el.nextra, p.Value.Len())
+			el.ve = append(el.ve, mat.NewVecDense(p.Value.Len(), nil))
+		}
+	}
+}
+
+func (el *engineLayer) sameShape(l *secondorder.Layer) bool {
+	out, in := l.Dims()
+	if out != el.out || in != el.in || len(l.Extra) != len(el.nextra) {
+		return false
+	}
+	for i, p := range l.Extra {
+		if p.Value.Len() != el.nextra[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// layerDamping returns λ_l, the absolute damping of layer j for the current
+// λ, and the scale s_l between the two (1 in absolute units).
+func (e *engine) layerDamping(j int, s *rules) (lambda, scale float64) {
+	scale = 1
+	if !s.absolute {
+		scale = e.layers[j].block.Scale()
+	}
+	return e.lambda * scale, scale
+}
+
+// refresh refactorizes layer j's block with the current damping, raising
+// it when the block is not positive definite.
+func (e *engine) refresh(j int, s *rules) error {
+	el := &e.layers[j]
+	want, scale := e.layerDamping(j, s)
+	used, err := curvature.RefreshDamped(el.block, want, s.Retry)
+	if errors.Is(err, curvature.ErrNoEstimate) {
+		return nil // nothing to factorize yet; Precondition is not called
+	}
+	if err != nil {
+		return fmt.Errorf("optim: %s: layer %d: block not positive definite even with damping %g: %w", s.d.name, j, used/scale, err)
+	}
+	el.lambda = used
+	if !el.block.Ready() {
+		return nil // nothing to factorize yet (ACP with α = 0); retried at the next update
+	}
+	e.report.Refreshed = true
+	if used > want {
+		e.report.DampingRaised++
+		if s.OnDampingRaised != nil {
+			s.OnDampingRaised(j, used/scale)
+		}
+	}
+	return nil
+}
+
+// fallback records that a quadratic model was not usable.
+func (e *engine) fallback(reason string) {
+	e.report.Fallbacks++
+	e.report.LastFallback = reason
+}
+
+// ensureDirs builds, once, the Direction views of U, δ and their products.
+func (e *engine) ensureDirs() {
+	if e.dirs[0] != nil {
+		return
+	}
+	for i := range e.dirs {
+		e.dirs[i] = make([]secondorder.Direction, len(e.layers))
+	}
+	for j := range e.layers {
+		el := &e.layers[j]
+		el.cu.ReuseAs(el.out, el.in+1)
+		el.cd.ReuseAs(el.out, el.in+1)
+		for i, m := range []*mat.Dense{&el.u, &el.prev, &el.cu, &el.cd} {
+			e.dirs[i][j] = secondorder.DirectionOf(m)
+		}
+	}
+}
+
+// autoRate chooses α and μ from the exact quadratic model (rateMomentum)
+// with C = F + Λ, F from Problem.GNVec and Λ = diag(λ_l I).
+func (e *engine) autoRate(s *rules, gu, gp float64, hasPrev bool) (alpha, mu, decrease float64, ok bool, reason string, err error) {
+	e.ensureDirs()
+	if err := s.Problem.GNVec(e.dirs[2], e.dirs[0]); err != nil {
+		return 0, 0, 0, false, "", fmt.Errorf("optim: %s: Problem.GNVec: %w", s.d.name, err)
+	}
+	var a11, a12, a22 float64
+	for j := range e.layers {
+		el := &e.layers[j]
+		lam, _ := e.layerDamping(j, s)
+		a11 += dot(&el.u, &el.cu) + lam*dot(&el.u, &el.u)
+	}
+	if hasPrev {
+		if err := s.Problem.GNVec(e.dirs[3], e.dirs[1]); err != nil {
+			return 0, 0, 0, false, "", fmt.Errorf("optim: %s: Problem.GNVec: %w", s.d.name, err)
+		}
+		for j := range e.layers {
+			el := &e.layers[j]
+			lam, _ := e.layerDamping(j, s)
+			a12 -= dot(&el.u, &el.cd) + lam*dot(&el.u, &el.prev)
+			a22 += dot(&el.prev, &el.cd) + lam*dot(&el.prev, &el.prev)
+		}
+	}
+	alpha, mu, decrease, ok, reason = rateMomentum(a11, a12, a22, gu, gp, hasPrev)
+	return alpha, mu, decrease, ok, reason, nil
+}
+
+// modelDecrease returns M(δ) − M(0) = ½ δᵀ(F + Λ)δ + ∇ᵀδ for the update δ
+// held in the layers' prev buffers, with F from Problem.GNVec when set and
+// the blocks' own estimates C_l otherwise; gd is ∇ᵀδ.
+func (e *engine) modelDecrease(s *rules, gd float64) (float64, error) {
+	quad := 0.0
+	e.ensureDirs()
+	if s.Problem.GNVec != nil {
+		if err := s.Problem.GNVec(e.dirs[3], e.dirs[1]); err != nil {
+			return 0, fmt.Errorf("Problem.GNVec: %w", err)
+		}
+		for j := range e.layers {
+			quad += dot(&e.layers[j].prev, &e.layers[j].cd)
+		}
+	} else {
+		for j := range e.layers {
+			el := &e.layers[j]
+			el.block.Mul(&el.cd, &el.prev)
+			quad += dot(&el.prev, &el.cd)
+		}
+	}
+	for j := range e.layers {
+		lam, _ := e.layerDamping(j, s)
+		quad += lam * dot(&e.layers[j].prev, &e.layers[j].prev)
+	}
+	return 0.5*quad + gd, nil
+}
+
+// reportNow returns the report with the counters of the moment.
+func (e *engine) reportNow(s Rules, d methodDefaults) Report {
+	r := e.report
+	r.Updates = e.t
+	r.Damping = e.lambda
+	if !e.started {
+		r.Damping = orFloat(s.Damping, d.damping)
+		if s.Undamped {
+			r.Damping = 0
+		}
+		r.Rho, r.ModelDecrease = math.NaN(), math.NaN()
+	}
+	return r
+}
+
+// statsDue reports whether the next step updates the statistics.
+func (e *engine) statsDue(r Rules, d methodDefaults) bool {
+	t3 := orInt(r.InversePeriod, d.inversePeriod)
+	return e.t%orInt(r.StatsPeriod, orInt(d.statsPeriod, t3)) == 0
+}
+
+// dot returns ⟨X, Y⟩ for contiguous matrices of equal shape.
+func dot(x, y *mat.Dense) float64 { return floats.Dot(raw(x), raw(y)) }
+
+// raw returns the storage of a contiguous matrix.
+func raw(m *mat.Dense) []float64 {
+	r := m.RawMatrix()
+	if r.Stride != r.Cols {
+		panic("optim: internal error: strided buffer")
+	}
+	return r.Data[:r.Rows*r.Cols]
+}

@@ -1,0 +1,77 @@
+package optim
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder"
+)
+
+// checkFinite returns an error naming the first field of layer j's record
+// that holds a NaN or an Inf: the gradients always, and Input, Grad, Back
+// and BackScale when the method reads them at this update.
+func checkFinite(name string, j int, l *secondorder.Layer, input, grad, back bool) error {
+	bad := func(field string) error {
+		return fmt.Errorf("optim: %s: layer %d: %s holds NaN or Inf; parameters left unchanged", name, j, field)
+	}
+	switch {
+	case !finiteDense(l.GradW):
+		return bad("GradW")
+	case !finiteVec(l.GradB):
+		return bad("GradB")
+	case grad && l.Grad != nil && !finiteDense(l.Grad):
+		return bad("Grad")
+	case input && l.Input != nil && !finiteDense(l.Input):
+		return bad("Input")
+	case back && l.Back != nil && !finiteDense(l.Back):
+		return bad("Back")
+	case back && !finiteNonNeg(l.BackScale):
+		return bad("BackScale")
+	}
+	for _, p := range l.Extra {
+		if !finiteVec(p.Grad) {
+			return bad("the gradient of Extra " + p.Name)
+		}
+	}
+	return nil
+}
+
+// finiteDense reports whether every element of m is finite.
+func finiteDense(m *mat.Dense) bool {
+	raw := m.RawMatrix()
+	if raw.Stride == raw.Cols {
+		return finiteSlice(raw.Data[:raw.Rows*raw.Cols])
+	}
+	for i := 0; i < raw.Rows; i++ {
+		if !finiteSlice(raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols]) {
+			return false
+		}
+	}
+	return true
+}
+
+// finiteVec reports whether every element of v is finite.
+func finiteVec(v *mat.VecDense) bool {
+	raw := v.RawVector()
+	if raw.Inc == 1 {
+		return finiteSlice(raw.Data[:raw.N])
+	}
+	for i := 0; i < raw.N; i++ {
+		if x := raw.Data[i*raw.Inc]; math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// finiteSlice reports whether every element is finite: x − x is NaN exactly
+// for NaN and ±Inf, and NaN propagates through the sum.
+func finiteSlice(x []float64) bool {
+	s := 0.0
+	for _, v := range x {
+		s += v - v
+	}
+	return s == 0
+}
