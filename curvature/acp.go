@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/matutil"
 )
 
 // ErrScale is returned when the heuristic scale α of the amortized
@@ -24,7 +25,7 @@ var ErrScale = errors.New("curvature: ACP scale is not positive and finite")
 // for the per-example pre-activation gradients in the rows of grad (a
 // record's Grad). A NaN entry makes the result NaN.
 func MaxSquaredGrad(grad mat.Matrix) float64 {
-	return maxSquared(asDense(grad).RawMatrix())
+	return maxSquared(matutil.AsDense(grad).RawMatrix())
 }
 
 // maxSquared is MaxSquaredGrad on raw storage, without allocation: the one

@@ -12,8 +12,6 @@ import (
 	"github.com/secondorder/secondorder/kron"
 )
 
-var _ Block = (*ACPBlock)(nil)
-
 // ACPBlock is the curvature block of the amortized covariance
 // preconditioner of one affine layer (thesis §3.3.3–3.4.2, algorithm 3),
 // owning its input statistics:
@@ -78,19 +76,17 @@ type ACPBlock struct {
 	// replaces the statistics, as in algorithm 3.
 	Decay float64
 
-	dims     blockDims
-	k        int          // Updates blended
-	mu, muB  mat.VecDense // blended and minibatch mean
-	cov, cvB mat.SymDense // blended and minibatch covariance
-	cbuf     []float64    // covariance workspace
-	alpha    float64      // α_t
-	alphaR   float64      // α_r
-	pending  bool         // statistics blended since the last factorization
+	blockBase              // shape, factorization held, damping
+	k         int          // Updates blended
+	mu, muB   mat.VecDense // blended and minibatch mean
+	cov, cvB  mat.SymDense // blended and minibatch covariance
+	cbuf      []float64    // covariance workspace
+	alpha     float64      // α_t
+	alphaR    float64      // α_r
+	pending   bool         // statistics blended since the last factorization
 
-	inv    [2]kron.AugmentedInverse // inv[cur] is held
-	cur    int
-	ready  bool
-	lambda float64
+	inv [2]kron.AugmentedInverse // inv[cur] is held
+	cur int
 
 	// Input side: M⁻¹ = I M⁻¹, formed through views of an identity.
 	minv        *mat.Dense
@@ -275,13 +271,11 @@ func (b *ACPBlock) Refresh(lambda float64) error {
 		return fmt.Errorf("curvature: ACPBlock.Refresh: %w", err)
 	}
 	b.cur = 1 - b.cur
-	b.ready, b.lambda, b.alphaR = true, lambda, b.alpha
+	b.hold(lambda)
+	b.alphaR = b.alpha
 	b.pending, b.minvOK = false, false
 	return nil
 }
-
-// Ready reports whether a factorization is held.
-func (b *ACPBlock) Ready() bool { return b.ready }
 
 // Damping returns the λ of the factorization held, in the units of
 // Ā ⊗ α_r I (its damping on Ā is λ/α_r); 0 before the first successful
@@ -296,11 +290,7 @@ func (b *ACPBlock) Damping() float64 { return b.lambda }
 // before a successful Refresh or for a record of another shape.
 func (b *ACPBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
 	const op = "ACPBlock.Precondition"
-	if !b.ready {
-		panic("curvature: " + op + ": no factorization (call Refresh first)")
-	}
-	out, in := b.dims.check(l, op)
-	reuseDir(dst, out, in, op)
+	out, in := b.startPrecondition(dst, l, op)
 	c := 1 / b.alpha
 	if !(b.alpha > 0) || math.IsInf(c, 1) {
 		dst.Zero()
@@ -365,13 +355,7 @@ func (b *ACPBlock) formInverse() {
 //
 // An empty dst is resized; dst may be v. Cost: 2 n_out n_A² flops.
 func (b *ACPBlock) Mul(dst, v *mat.Dense) {
-	const op = "ACPBlock.Mul"
-	if b.k == 0 {
-		panic("curvature: " + op + ": no estimate (call Update first)")
-	}
-	out, in := b.dims.out, b.dims.in
-	checkDir(v, out, in, op, "v")
-	reuseDir(dst, out, in, op)
+	out, in := b.startMul(dst, v, b.k > 0, "ACPBlock.Mul")
 	vr := v.RawMatrix()
 	vw := blas64.General{Rows: out, Cols: in, Stride: vr.Stride, Data: vr.Data}
 	w := general(out, in, growFloats(&b.mulW, out*in))

@@ -7,7 +7,17 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 )
+
+// acpCase is a row of TestACPBlock: records of n examples with one row of
+// Back each (m = n), given to a block with a fixed α alpha (0: the
+// heuristic) after their inputs are shifted by shift, and the tolerance of
+// the directions.
+type acpCase struct {
+	blockCase
+	alpha, shift, tol float64
+}
 
 // TestACPBlock proves ACPBlock against dense references on hand-made
 // records. The blended Ā equals the linear blend of the InputFactor of each
@@ -22,45 +32,28 @@ import (
 // vec(v) and Scale its trace over P. Tolerances 1e-10 relative to the
 // largest entry (1e-8 for the shifted mean).
 func TestACPBlock(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		n, in, out    int
-		alpha, decay  float64
-		updates       int
-		shift, lambda float64
-		tol           float64
-	}{
-		{"heuristic α, one update", 12, 4, 3, 0, 0, 1, 0, 0.1, 1e-10},
-		{"no averaging", 12, 4, 3, 0, 0, 3, 0, 0.01, 1e-10},
-		{"warm start", 10, 3, 5, 0, 0.5, 3, 0, 0.1, 1e-10},
-		{"decay 0.9", 15, 5, 2, 0, 0.9, 4, 0, 1, 1e-10},
-		{"fixed α", 9, 3, 4, 0.7, 0.8, 2, 0, 0.1, 1e-10},
-		{"mean 100", 20, 3, 3, 0, 0.5, 2, 100, 0.1, 1e-8},
-		{"small batch, wide layer", 6, 25, 30, 0, 0, 1, 0, 0.1, 1e-10},
+	for _, tc := range []acpCase{
+		{blockCase{"heuristic α, one update", 12, 4, 3, 12, false, 0, 0, 1, 0.1}, 0, 0, 1e-10},
+		{blockCase{"no averaging", 12, 4, 3, 12, false, 0, 0, 3, 0.01}, 0, 0, 1e-10},
+		{blockCase{"warm start", 10, 3, 5, 10, false, 0, 0.5, 3, 0.1}, 0, 0, 1e-10},
+		{blockCase{"decay 0.9", 15, 5, 2, 15, false, 0, 0.9, 4, 1}, 0, 0, 1e-10},
+		{blockCase{"fixed α", 9, 3, 4, 9, false, 0, 0.8, 2, 0.1}, 0.7, 0, 1e-10},
+		{blockCase{"mean 100", 20, 3, 3, 20, false, 0, 0.5, 2, 0.1}, 0, 100, 1e-8},
+		{blockCase{"small batch, wide layer", 6, 25, 30, 6, false, 0, 0, 1, 0.1}, 0, 0, 1e-10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &ACPBlock{Alpha: tc.alpha, Decay: tc.decay}
-			var l *secondorder.Layer
 			var wantA *mat.SymDense
-			for k := 1; k <= tc.updates; k++ {
-				l = blockRecord(uint64(200+k), tc.n, tc.in, tc.out, tc.n, false)
-				l.Input.Apply(func(_, _ int, v float64) float64 { return v + tc.shift }, l.Input)
-				l.ComputeParamGrads()
-				b.Update(l)
+			l := tc.update(b, 200, func(k int, rec *secondorder.Layer) {
+				rec.Input.Apply(func(_, _ int, v float64) float64 { return v + tc.shift }, rec.Input)
+				rec.ComputeParamGrads()
 				var a mat.SymDense
-				InputFactor(&a, l.Input)
-				eps := min(1-1/float64(k), tc.decay)
-				if k == 1 {
-					wantA = &a
-				} else {
-					wantA.ScaleSym(eps, wantA)
-					a.ScaleSym(1-eps, &a)
-					wantA.AddSym(wantA, &a)
-				}
-			}
+				InputFactor(&a, rec.Input)
+				wantA = blend(wantA, &a, k, tc.decay)
+			})
 			var a mat.SymDense
 			b.InputFactor(&a)
-			equalApprox(t, "Ā", &a, wantA, 0, 1e-13*(1+tc.shift*tc.shift))
+			testutil.EqualApprox(t, "Ā", &a, wantA, 0, 1e-13*(1+tc.shift*tc.shift))
 			alpha := tc.alpha
 			if alpha == 0 {
 				alpha = MaxSquaredGrad(l.Grad)
@@ -92,20 +85,12 @@ func TestACPBlock(t *testing.T) {
 					b.path = path
 					var got mat.Dense
 					b.Precondition(&got, rec)
-					equalApprox(t, "Precondition", &got, want, 0, tc.tol)
+					testutil.EqualApprox(t, "Precondition", &got, want, 0, tc.tol)
 				}
 
 				var dense mat.SymDense
 				DenseACP(&dense, &a, tc.out, at, 0)
-				v := randDense(newRand(8), tc.out, tc.in+1, 1)
-				var got mat.Dense
-				b.Mul(&got, v)
-				equalApprox(t, "Mul", &got, denseMul(&dense, v), 0, 1e-12)
-				b.Mul(v, v)
-				equalApprox(t, "Mul in place", v, &got, 0, 0)
-				if w := meanDiag(&dense); math.Abs(b.Scale()-w) > 1e-13*w {
-					t.Errorf("Scale = %g, want tr/P = %g", b.Scale(), w)
-				}
+				checkMulScale(t, b, &mat.Dense{}, testutil.RandDense(newRand(8), tc.out, tc.in+1, 1), &dense, 1e-12)
 			}
 		})
 	}
@@ -134,9 +119,9 @@ func TestACPBlockZeroAlpha(t *testing.T) {
 		t.Fatalf("Refresh at α > 0: err %v, ready %v, pending %v; want nil, true, false", err, b.Ready(), b.Pending())
 	}
 	b.SetAlpha(l)
-	dst := randDense(newRand(52), 2, 4, 1)
+	dst := testutil.RandDense(newRand(52), 2, 4, 1)
 	b.Precondition(dst, l)
-	equalApprox(t, "direction at α_t = 0", dst, mat.NewDense(2, 4, nil), 0, 0)
+	testutil.EqualApprox(t, "direction at α_t = 0", dst, mat.NewDense(2, 4, nil), 0, 0)
 }
 
 // TestACPBlockExactness proves where Ā ⊗ αI must equal the exact block
@@ -161,11 +146,11 @@ func TestACPBlockExactness(t *testing.T) {
 		}
 	}
 	DenseBlock(&exact, l)
-	equalApprox(t, "Ā⊗αI vs exact block with G = αI", &acp, &exact, 0, 1e-13)
+	testutil.EqualApprox(t, "Ā⊗αI vs exact block with G = αI", &acp, &exact, 0, 1e-13)
 
-	l.Back = randDense(newRand(61), n*out, out, 1)
+	l.Back = testutil.RandDense(newRand(61), n*out, out, 1)
 	DenseBlock(&exact, l)
-	if d := relDiff(&acp, &exact); d < 1e-2 {
+	if d := testutil.RelDiff(&acp, &exact); d < 1e-2 {
 		t.Errorf("Ā⊗αI is within %g of the exact block for random Back; the test cannot fail", d)
 	}
 }

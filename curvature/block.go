@@ -55,6 +55,9 @@ type Block interface {
 	Mul(dst, v *mat.Dense)
 }
 
+// The blocks of this package, checked at compile time.
+var _ = []Block{(*KFACBlock)(nil), (*ACPBlock)(nil), (*ExactBlock)(nil), (*DiagonalBlock)(nil)}
+
 // ErrNotPositiveDefinite is wrapped by Block.Refresh when the damped estimate
 // cannot be factorized.
 var ErrNotPositiveDefinite = kron.ErrNotPositiveDefinite

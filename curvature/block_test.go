@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -77,6 +78,97 @@ func addDiag(a mat.Matrix, lambda float64) *mat.Dense {
 func meanDiag(a mat.Matrix) float64 {
 	n, _ := a.Dims()
 	return mat.Trace(a) / float64(n)
+}
+
+// blockCase is a row of the tables on which the blocks are proved against
+// dense references: updates records of n examples, n_in inputs, n_out
+// outputs and m rows of Back (indexed by BackExamples when examples is set),
+// with BackScale backScale, given to a block with Decay decay, refreshed
+// with damping λ.
+type blockCase struct {
+	name          string
+	n, in, out, m int
+	examples      bool
+	backScale     float64
+	decay         float64
+	updates       int
+	lambda        float64
+}
+
+// averagedBlockCases are the records of the tests of the blocks that
+// average their statistics over Updates (KFACBlock, DiagonalBlock): every
+// layout of Back (one row per example, k per example, BackExamples, a τ1
+// sub-batch), one and several updates, the default and other decays, and a
+// layer wider than the batch.
+var averagedBlockCases = []blockCase{
+	{"one row per example", 12, 3, 2, 12, false, 0, 0, 1, 0.1},
+	{"one update", 12, 4, 3, 12, false, 0, 0, 1, 0.1},
+	{"k rows per example", 5, 2, 3, 15, false, 0, 0, 1, 0},
+	{"k rows per example, damped", 6, 3, 2, 18, false, 0, 0, 1, 1},
+	{"BackExamples", 9, 4, 3, 30, true, 0.05, 0, 1, 1},
+	{"BackExamples, fewer rows", 9, 5, 4, 14, true, 0.3, 0, 1, 0.1},
+	{"tau1 sub-batch", 12, 3, 4, 5, false, 0.2, 0, 1, 0.1},
+	{"tau1 sub-batch, small damping", 12, 4, 3, 5, false, 0.2, 0, 1, 0.01},
+	{"averaged", 8, 3, 2, 16, false, 0, 0.5, 3, 0.1},
+	{"averaged, warm start", 10, 3, 4, 10, false, 0, 0.5, 3, 0.1},
+	{"default decay", 8, 3, 2, 8, true, 0, 0, 4, 0.1},
+	{"averaged, default decay", 10, 3, 4, 7, false, 0.1, 0, 4, 1e-3},
+	{"wide layer", 8, 30, 20, 8, false, 0, 0, 1, 0.1},
+}
+
+// update gives b the case's records, drawn by blockRecord with the seeds
+// seed+1, …, seed+updates, and returns the last one. Before each Update it
+// calls each (if not nil) with the update's number k and the record, which
+// each may alter, and from which it computes its references.
+func (tc blockCase) update(b Block, seed uint64, each func(k int, l *secondorder.Layer)) *secondorder.Layer {
+	var l *secondorder.Layer
+	for k := 1; k <= tc.updates; k++ {
+		l = blockRecord(seed+uint64(k), tc.n, tc.in, tc.out, tc.m, tc.examples)
+		l.BackScale = tc.backScale
+		if each != nil {
+			each(k, l)
+		}
+		b.Update(l)
+	}
+	return l
+}
+
+// blockDecay is the decay the block applies: tc.decay, DefaultDecay for 0.
+func (tc blockCase) blockDecay() float64 {
+	if tc.decay == 0 {
+		return DefaultDecay
+	}
+	return tc.decay
+}
+
+// blend returns the moving average of the symmetric statistics after the
+// k-th update x: x itself for k = 1, and ε avg + (1 − ε) x with the warm
+// start weight ε = min(1 − 1/k, decay) otherwise (avg and x are
+// overwritten).
+func blend(avg, x *mat.SymDense, k int, decay float64) *mat.SymDense {
+	if k == 1 {
+		return x
+	}
+	eps := min(1-1/float64(k), decay)
+	avg.ScaleSym(eps, avg)
+	x.ScaleSym(1-eps, x)
+	avg.AddSym(avg, x)
+	return avg
+}
+
+// checkMulScale checks the block's Mul against its dense matrix: into dst,
+// unvec(dense vec(v)) within rel relative to the largest entry; in place (v
+// overwritten), the same result; and Scale, tr(dense)/P within 1e-13
+// relative.
+func checkMulScale(t *testing.T, b Block, dst, v *mat.Dense, dense mat.Matrix, rel float64) {
+	t.Helper()
+	b.Mul(dst, v)
+	testutil.EqualApprox(t, "Mul", dst, denseMul(dense, v), 0, rel)
+	b.Mul(v, v)
+	testutil.EqualApprox(t, "Mul in place", v, dst, 0, 0)
+	if w := meanDiag(dense); math.Abs(b.Scale()-w) > 1e-13*w {
+		t.Errorf("Scale = %g, want tr/P = %g", b.Scale(), w)
+	}
 }
 
 // TestBlockContract checks, for every block, the contract of Block that
@@ -159,7 +251,7 @@ func TestBlockContract(t *testing.T) {
 				t.Fatal("a failed Refresh dropped the factorization held")
 			}
 			s.Precondition(&after, bad)
-			equalApprox(t, "direction after a failed Refresh", &after, &before, 0, 0)
+			testutil.EqualApprox(t, "direction after a failed Refresh", &after, &before, 0, 0)
 			used, err := RefreshDamped(s, 0, kron.Retry{Tries: 30})
 			if err != nil || !(used > 0) {
 				t.Fatalf("RefreshDamped: used %g, err %v; want a raised damping and no error", used, err)
@@ -184,7 +276,7 @@ func TestBlockContract(t *testing.T) {
 			// Steady state: no allocation.
 			recs := []*secondorder.Layer{good, blockRecord(43, tc.n, tc.in, tc.out, tc.m, false)}
 			dst := mat.NewDense(tc.out, tc.in+1, nil)
-			v := randDense(newRand(44), tc.out, tc.in+1, 1)
+			v := testutil.RandDense(newRand(44), tc.out, tc.in+1, 1)
 			mv := mat.NewDense(tc.out, tc.in+1, nil)
 			k := 0
 			step := func() {

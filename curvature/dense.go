@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/matutil"
 )
 
 // DenseBlock writes into dst the exact Gauss–Newton or Fisher block of one affine
@@ -72,8 +73,8 @@ func outerBlock(dst *mat.SymDense, input, g *mat.Dense, e func(int) int, scale f
 		r1 := min(r0+chunk, m)
 		for r := r0; r < r1; r++ {
 			zr := zs[(r-r0)*p : (r-r0+1)*p]
-			h := rowOf(input, e(r))
-			gr := rowOf(g, r)
+			h := matutil.Row(input, e(r))
+			gr := matutil.Row(g, r)
 			for c, hc := range h {
 				seg := zr[c*out : (c+1)*out]
 				for o, v := range gr {

@@ -10,8 +10,6 @@ import (
 	"github.com/secondorder/secondorder"
 )
 
-var _ Block = (*DiagonalBlock)(nil)
-
 // DiagonalBlock is the diagonal of the dense per-layer block of eq. 3.3.2
 // (ExactBlock), the curvature of a diagonal preconditioner: for the
 // parameter (c, o) of θ = [vec(W); b] (input c of h̃ = (h, 1), output o),
@@ -42,13 +40,11 @@ type DiagonalBlock struct {
 	// means DefaultDecay (0.95, Martens & Grosse 2015, §5).
 	Decay float64
 
-	dims   blockDims
-	q, hs  []float64    // Q (m_A × n_out) and H̃∘H̃ (m_A × (n_in+1))
-	est    mat.VecDense // D of the record, row-major n_out × (n_in+1)
-	avg    MovingAverage
-	inv    []float64 // 1/(d + λ), row-major like est
-	ready  bool
-	lambda float64
+	blockBase              // shape, factorization held, damping
+	q, hs     []float64    // Q (m_A × n_out) and H̃∘H̃ (m_A × (n_in+1))
+	est       mat.VecDense // D of the record, row-major n_out × (n_in+1)
+	avg       MovingAverage
+	inv       []float64 // 1/(d + λ), row-major like est
 }
 
 // Update folds the diagonal of the record's block (Input, Back, BackScale,
@@ -145,27 +141,15 @@ func (b *DiagonalBlock) Refresh(lambda float64) error {
 	for i, v := range d {
 		inv[i] = 1 / (v + lambda)
 	}
-	b.ready, b.lambda = true, lambda
+	b.hold(lambda)
 	return nil
 }
-
-// Ready reports whether an inverse is held.
-func (b *DiagonalBlock) Ready() bool { return b.ready }
-
-// Damping returns the λ of the inverse held (0 before the first successful
-// Refresh).
-func (b *DiagonalBlock) Damping() float64 { return b.lambda }
 
 // Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)
 // [∇W ∇b] / (D + λ) elementwise, from the record's GradW and GradB. It
 // panics before a successful Refresh or for a record of another shape.
 func (b *DiagonalBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
-	const op = "DiagonalBlock.Precondition"
-	if !b.ready {
-		panic("curvature: " + op + ": no factorization (call Refresh first)")
-	}
-	out, in := b.dims.check(l, op)
-	reuseDir(dst, out, in, op)
+	b.startPrecondition(dst, l, "DiagonalBlock.Precondition")
 	l.ParamGrad(dst)
 	mulRows(dst.RawMatrix(), b.inv, dst.RawMatrix())
 }
@@ -173,13 +157,7 @@ func (b *DiagonalBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
 // Mul writes dst = D ∘ v elementwise (the diagonal block times vec(v)), with
 // the current average and no damping. An empty dst is resized; dst may be v.
 func (b *DiagonalBlock) Mul(dst, v *mat.Dense) {
-	const op = "DiagonalBlock.Mul"
-	if b.avg.Count() == 0 {
-		panic("curvature: " + op + ": no estimate (call Update first)")
-	}
-	out, in := b.dims.out, b.dims.in
-	checkDir(v, out, in, op, "v")
-	reuseDir(dst, out, in, op)
+	b.startMul(dst, v, b.avg.Count() > 0, "DiagonalBlock.Mul")
 	mulRows(dst.RawMatrix(), b.avg.MeanVec().RawVector().Data, v.RawMatrix())
 }
 

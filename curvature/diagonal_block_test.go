@@ -1,12 +1,12 @@
 package curvature
 
 import (
-	"math"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // TestDiagonalBlock proves DiagonalBlock against dense references on
@@ -17,40 +17,18 @@ import (
 // diag(d) vec(v); Scale equals tr/P. Tolerance 1e-13 relative to the
 // largest entry (1e-12 for the solve).
 func TestDiagonalBlock(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		n, in, out, m int
-		examples      bool
-		backScale     float64
-		decay         float64
-		updates       int
-		lambda        float64
-	}{
-		{"one row per example", 12, 3, 2, 12, false, 0, 0, 1, 0.1},
-		{"k rows per example", 5, 2, 3, 15, false, 0, 0, 1, 0},
-		{"BackExamples", 9, 4, 3, 30, true, 0.05, 0, 1, 1},
-		{"tau1 sub-batch", 12, 3, 4, 5, false, 0.2, 0, 1, 0.1},
-		{"averaged", 8, 3, 2, 16, false, 0, 0.5, 3, 0.1},
-		{"default decay", 8, 3, 2, 8, true, 0, 0, 4, 0.1},
-	} {
+	for _, tc := range averagedBlockCases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &DiagonalBlock{Decay: tc.decay}
-			var l *secondorder.Layer
+			decay := tc.blockDecay()
 			var want *mat.VecDense
-			for k := 1; k <= tc.updates; k++ {
-				l = blockRecord(uint64(80+k), tc.n, tc.in, tc.out, tc.m, tc.examples)
-				l.BackScale = tc.backScale
-				b.Update(l)
+			l := tc.update(b, 80, func(k int, rec *secondorder.Layer) {
 				var dense mat.SymDense
-				DenseBlock(&dense, l)
+				DenseBlock(&dense, rec)
 				p := dense.SymmetricDim()
 				d := mat.NewVecDense(p, nil)
 				for i := 0; i < p; i++ {
 					d.SetVec(i, dense.At(i, i))
-				}
-				decay := tc.decay
-				if decay == 0 {
-					decay = DefaultDecay
 				}
 				if eps := min(1-1/float64(k), decay); k == 1 {
 					want = d
@@ -58,10 +36,10 @@ func TestDiagonalBlock(t *testing.T) {
 					want.AddScaledVec(d, eps/(1-eps), want)
 					want.ScaleVec(1-eps, want)
 				}
-			}
+			})
 			var got mat.VecDense
 			b.Diagonal(&got)
-			equalApprox(t, "diagonal", &got, want, 0, 1e-13)
+			testutil.EqualApprox(t, "diagonal", &got, want, 0, 1e-13)
 
 			if err := b.Refresh(tc.lambda); err != nil {
 				t.Fatal(err)
@@ -73,15 +51,8 @@ func TestDiagonalBlock(t *testing.T) {
 			}
 			var dir mat.Dense
 			b.Precondition(&dir, l)
-			equalApprox(t, "Precondition", &dir, denseSolve(t, addDiag(dd, tc.lambda), paramGrad(l)), 0, 1e-12)
-			v := randDense(newRand(10), tc.out, tc.in+1, 1)
-			b.Mul(&dir, v)
-			equalApprox(t, "Mul", &dir, denseMul(dd, v), 0, 1e-13)
-			b.Mul(v, v)
-			equalApprox(t, "Mul in place", v, &dir, 0, 0)
-			if w := meanDiag(dd); math.Abs(b.Scale()-w) > 1e-13*w {
-				t.Errorf("Scale = %g, want tr/P = %g", b.Scale(), w)
-			}
+			testutil.EqualApprox(t, "Precondition", &dir, denseSolve(t, addDiag(dd, tc.lambda), paramGrad(l)), 0, 1e-12)
+			checkMulScale(t, b, &dir, testutil.RandDense(newRand(10), tc.out, tc.in+1, 1), dd, 1e-13)
 		})
 	}
 }
@@ -101,7 +72,7 @@ func TestDiagonalBlockExactness(t *testing.T) {
 		W:     mat.NewDense(out, in, nil),
 		B:     mat.NewVecDense(out, nil),
 		Input: mat.NewDense(n, in, nil),
-		Grad:  randDense(rng, n, out, 1),
+		Grad:  testutil.RandDense(rng, n, out, 1),
 		Back:  mat.NewDense(n, out, nil),
 	}
 	i := 0
@@ -138,8 +109,8 @@ func TestDiagonalBlockExactness(t *testing.T) {
 			d.Precondition(&got, tc.l)
 			e.Precondition(&want, tc.l)
 			if tc.diagonal {
-				equalApprox(t, "diagonal vs exact direction", &got, &want, 0, 1e-13)
-			} else if r := relDiff(&got, &want); r < 1e-2 {
+				testutil.EqualApprox(t, "diagonal vs exact direction", &got, &want, 0, 1e-13)
+			} else if r := testutil.RelDiff(&got, &want); r < 1e-2 {
 				t.Errorf("diagonal direction within %g of the exact one on a random record; the test cannot fail", r)
 			}
 		})

@@ -12,8 +12,6 @@ import (
 	"github.com/secondorder/secondorder/kron"
 )
 
-var _ Block = (*ExactBlock)(nil)
-
 // ExactBlock is the dense Gauss–Newton or Fisher block of one affine layer,
 // thesis eq. 3.3.2, for block-diagonal Newton (§3.1.3 damping, §3.1.6):
 //
@@ -38,16 +36,14 @@ var _ Block = (*ExactBlock)(nil)
 // The zero value is ready to use; its shapes are fixed by the first Update.
 // It is not safe for concurrent use.
 type ExactBlock struct {
-	dims   blockDims
-	p      int
-	est    mat.SymDense
-	has    bool
-	z      []float64    // DenseBlock's workspace
-	fac    [2][]float64 // upper Cholesky factors U (C + λI = UᵀU); fac[cur] is held
-	cur    int
-	ready  bool
-	lambda float64
-	x, y   []float64 // vec buffers
+	blockBase // shape, factorization held, damping
+	p         int
+	est       mat.SymDense
+	has       bool
+	z         []float64    // DenseBlock's workspace
+	fac       [2][]float64 // upper Cholesky factors U (C + λI = UᵀU); fac[cur] is held
+	cur       int
+	x, y      []float64 // vec buffers
 }
 
 // Update replaces the estimate by the block of the record (DenseBlock). It
@@ -101,28 +97,16 @@ func (b *ExactBlock) Refresh(lambda float64) error {
 		return fmt.Errorf("curvature: ExactBlock.Refresh: %w", &kron.FactorError{Factor: "C", Damping: lambda, Err: ErrNotPositiveDefinite})
 	}
 	b.cur = 1 - b.cur
-	b.ready, b.lambda = true, lambda
+	b.hold(lambda)
 	return nil
 }
-
-// Ready reports whether a factorization is held.
-func (b *ExactBlock) Ready() bool { return b.ready }
-
-// Damping returns the λ of the factorization held (0 before the first
-// successful Refresh).
-func (b *ExactBlock) Damping() float64 { return b.lambda }
 
 // Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)
 // U = unvec((C + λI)⁻¹ vec([∇W ∇b])) for the record's GradW and GradB and
 // the factorization held: vec, two triangular solves, unvec. It panics
 // before a successful Refresh or for a record of another shape.
 func (b *ExactBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
-	const op = "ExactBlock.Precondition"
-	if !b.ready {
-		panic("curvature: " + op + ": no factorization (call Refresh first)")
-	}
-	out, in := b.dims.check(l, op)
-	reuseDir(dst, out, in, op)
+	b.startPrecondition(dst, l, "ExactBlock.Precondition")
 	l.ParamGrad(dst)
 	x := growFloats(&b.x, b.p)
 	vecDir(x, dst.RawMatrix())
@@ -137,13 +121,7 @@ func (b *ExactBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
 // with the current estimate and no damping. An empty dst is resized; dst
 // may be v. Cost: 2P² flops.
 func (b *ExactBlock) Mul(dst, v *mat.Dense) {
-	const op = "ExactBlock.Mul"
-	if !b.has {
-		panic("curvature: " + op + ": no estimate (call Update first)")
-	}
-	out, in := b.dims.out, b.dims.in
-	checkDir(v, out, in, op, "v")
-	reuseDir(dst, out, in, op)
+	b.startMul(dst, v, b.has, "ExactBlock.Mul")
 	x := growFloats(&b.x, b.p)
 	y := growFloats(&b.y, b.p)
 	vecDir(x, v.RawMatrix())

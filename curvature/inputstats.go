@@ -6,6 +6,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/matutil"
 )
 
 // Mean writes into dst the mean of the rows of h (n × d),
@@ -15,7 +17,7 @@ import (
 // the input mean of thesis §3.3.3 (and of the centering of §3.4.1 and the
 // natural neural networks of §3.5.2). An empty dst is resized.
 func Mean(dst *mat.VecDense, h mat.Matrix) {
-	hd := asDense(h)
+	hd := matutil.AsDense(h)
 	_, d := hd.Dims()
 	reuseVec(dst, d, "Mean")
 	columnMeans(dst.RawVector(), hd.RawMatrix())
@@ -46,7 +48,7 @@ func columnMeans(dst blas64.Vector, h blas64.General) {
 // the top-left block of the bias-augmented matrix of thesis §3.3.3 (see
 // InputFactor for the whole of it). An empty dst is resized. Cost: one syrk.
 func SecondMoment(dst *mat.SymDense, h mat.Matrix) {
-	hd := asDense(h)
+	hd := matutil.AsDense(h)
 	n, d := hd.Dims()
 	reuseSym(dst, d, "SecondMoment")
 	blas64.Syrk(blas.Trans, 1/float64(n), hd.RawMatrix(), 0, dst.RawSymmetric())
@@ -61,7 +63,7 @@ func SecondMoment(dst *mat.SymDense, h mat.Matrix) {
 // before the product (in chunks of 256 rows), so it does not lose precision
 // when |μ| is large against the spread. An empty dst is resized.
 func Covariance(dst *mat.SymDense, h mat.Matrix, mu mat.Vector) {
-	hd := asDense(h)
+	hd := matutil.AsDense(h)
 	_, d := hd.Dims()
 	m := make([]float64, d)
 	if mu == nil {

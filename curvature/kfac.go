@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/matutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -20,7 +21,7 @@ import (
 // it (Martens & Grosse's τ1). An empty dst is resized; otherwise it must be
 // (n_in+1)². Cost: one n × n_in syrk.
 func InputFactor(dst *mat.SymDense, h mat.Matrix) {
-	hd := asDense(h)
+	hd := matutil.AsDense(h)
 	_, in := hd.Dims()
 	reuseSym(dst, in+1, "InputFactor")
 	inputFactor(dst, hd.RawMatrix())

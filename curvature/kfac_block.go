@@ -2,7 +2,6 @@ package curvature
 
 import (
 	"fmt"
-	"math"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -11,8 +10,6 @@ import (
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/kron"
 )
-
-var _ Block = (*KFACBlock)(nil)
 
 // KFACBlock is the K-FAC curvature block of one affine layer (Martens &
 // Grosse 2015; thesis §3.5.1), owning its factor statistics:
@@ -60,27 +57,15 @@ type KFACBlock struct {
 	// DefaultDecay (0.95, Martens & Grosse 2015, §5).
 	Decay float64
 
-	dims       blockDims
+	blockBase  // shape, factorization held, damping
 	aEst, gEst mat.SymDense
 	aAvg, gAvg MovingAverage
 	ft         [2]kron.FactoredTikhonov // ft[cur] is held, the other is for the next attempt
 	cur        int
-	ready      bool
-	lambda     float64
 	gl, hl     mat.Dense // Grad and [H 1], overwritten by the batch-side solve
 	work       []float64 // G v in Mul
 	path       solvePath
 }
-
-// solvePath chooses between the gradient-side and batch-side forms of a
-// block's Precondition; the tests force one or the other.
-type solvePath int
-
-const (
-	pathAuto     solvePath = iota // the cheaper form
-	pathGradient                  // always from [∇W ∇b]
-	pathBatch                     // always from Grad and Input when present
-)
 
 // Update folds the factor estimates Ā and G of the record (Input and Back,
 // BackScale, BackExamples) into the moving averages. It panics, with a
@@ -137,16 +122,9 @@ func (b *KFACBlock) Refresh(lambda float64) error {
 		return fmt.Errorf("curvature: KFACBlock.Refresh: %w", err)
 	}
 	b.cur = 1 - b.cur
-	b.ready, b.lambda = true, lambda
+	b.hold(lambda)
 	return nil
 }
-
-// Ready reports whether a factorization is held.
-func (b *KFACBlock) Ready() bool { return b.ready }
-
-// Damping returns the λ of the factorization held (0 before the first
-// successful Refresh).
-func (b *KFACBlock) Damping() float64 { return b.lambda }
 
 // Pi returns the π of the factorization held, sqrt((tr Ā/(n_in+1)) /
 // (tr G/n_out)) of the averages at that Refresh (1 when a trace was not
@@ -172,12 +150,7 @@ func (b *KFACBlock) Factors() (a, g *mat.SymDense) {
 // is cheaper, otherwise from GradW and GradB. It panics before a successful
 // Refresh or for a record of another shape.
 func (b *KFACBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
-	const op = "KFACBlock.Precondition"
-	if !b.ready {
-		panic("curvature: " + op + ": no factorization (call Refresh first)")
-	}
-	out, in := b.dims.check(l, op)
-	reuseDir(dst, out, in, op)
+	out, in := b.startPrecondition(dst, l, "KFACBlock.Precondition")
 	ft := &b.ft[b.cur]
 	if n, ok := batchRows(l); ok && b.path != pathGradient && (b.path == pathBatch || ft.UseOuter(n)) {
 		// L = Grad/n (the scale folded into the copy, so that SolveOuter
@@ -197,120 +170,8 @@ func (b *KFACBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
 // (n_out × (n_in+1)), with the current averages and no damping. An empty
 // dst is resized; dst may be v. Cost: 2 n_G n_A (n_A + n_G) flops.
 func (b *KFACBlock) Mul(dst, v *mat.Dense) {
-	const op = "KFACBlock.Mul"
-	if b.aAvg.Count() == 0 {
-		panic("curvature: " + op + ": no estimate (call Update first)")
-	}
-	out, in := b.dims.out, b.dims.in
-	checkDir(v, out, in, op, "v")
-	reuseDir(dst, out, in, op)
+	out, in := b.startMul(dst, v, b.aAvg.Count() > 0, "KFACBlock.Mul")
 	w := general(out, in+1, growFloats(&b.work, out*(in+1)))
 	blas64.Symm(blas.Left, 1, b.gAvg.Mean().RawSymmetric(), v.RawMatrix(), 0, w)
 	blas64.Symm(blas.Right, 1, b.aAvg.Mean().RawSymmetric(), w, 0, dst.RawMatrix())
-}
-
-// Helpers shared by the blocks of this package.
-
-// blockDims is the layer shape (n_out, n_in) a block was built for, fixed by
-// its first Update.
-type blockDims struct {
-	out, in int
-	set     bool
-}
-
-// fix records the layer's shape at the first call and panics when a later
-// call brings another one.
-func (d *blockDims) fix(l *secondorder.Layer, op string) (out, in int) {
-	out, in = l.Dims()
-	if !d.set {
-		d.out, d.in, d.set = out, in, true
-		return out, in
-	}
-	if out != d.out || in != d.in {
-		panic(fmt.Sprintf("curvature: %s: layer is %d×%d, the block holds the statistics of a %d×%d layer", op, out, in, d.out, d.in))
-	}
-	return out, in
-}
-
-// check panics unless the layer has the shape the block was built for.
-func (d *blockDims) check(l *secondorder.Layer, op string) (out, in int) {
-	if l == nil || l.W == nil {
-		panic(fmt.Sprintf("curvature: %s: layer or its W is nil", op))
-	}
-	out, in = l.Dims()
-	if !d.set || out != d.out || in != d.in {
-		panic(fmt.Sprintf("curvature: %s: layer is %d×%d, the block holds the statistics of a %d×%d layer", op, out, in, d.out, d.in))
-	}
-	return out, in
-}
-
-// checkDir panics unless m is n_out × (n_in+1).
-func checkDir(m *mat.Dense, out, in int, op, name string) {
-	if r, c := m.Dims(); r != out || c != in+1 {
-		panic(fmt.Sprintf("curvature: %s: %s is %d×%d, want %d×%d", op, name, r, c, out, in+1))
-	}
-}
-
-// reuseDir resizes an empty dst to n_out × (n_in+1) and checks a non-empty
-// one.
-func reuseDir(dst *mat.Dense, out, in int, op string) {
-	if dst == nil {
-		panic(fmt.Sprintf("curvature: %s: nil destination", op))
-	}
-	if dst.IsEmpty() {
-		dst.ReuseAs(out, in+1)
-		return
-	}
-	checkDir(dst, out, in, op, "destination")
-}
-
-// reuseWork makes the internal buffer w r×c, reusing its storage.
-func reuseWork(w *mat.Dense, r, c int) {
-	if wr, wc := w.Dims(); !w.IsEmpty() && wr == r && wc == c {
-		return
-	}
-	w.Reset()
-	w.ReuseAs(r, c)
-}
-
-// batchRows returns the batch size n and whether the layer's gradient can be
-// taken on the batch side as (1/n) Gradᵀ [H 1]: Grad and Input present with
-// n > 0 rows each.
-func batchRows(l *secondorder.Layer) (int, bool) {
-	if l.Grad == nil || l.Input == nil {
-		return 0, false
-	}
-	n, _ := l.Input.Dims()
-	m, _ := l.Grad.Dims()
-	return n, n == m && n > 0
-}
-
-// augmentRows writes [H 1] into dst (n × (n_in+1)) for h of size n × n_in.
-func augmentRows(dst, h blas64.General) {
-	for i := 0; i < h.Rows; i++ {
-		row := dst.Data[i*dst.Stride : i*dst.Stride+h.Cols+1]
-		copy(row, h.Data[i*h.Stride:i*h.Stride+h.Cols])
-		row[h.Cols] = 1
-	}
-}
-
-// general returns a row-major blas64.General view of data.
-func general(r, c int, data []float64) blas64.General {
-	return blas64.General{Rows: r, Cols: c, Stride: c, Data: data}
-}
-
-// positiveOr1 returns v when it is positive and finite, else 1: the rule of
-// Block.Scale.
-func positiveOr1(v float64) float64 {
-	if v > 0 && !math.IsInf(v, 1) {
-		return v
-	}
-	return 1
-}
-
-// checkBlockDamping panics unless λ is finite and ≥ 0.
-func checkBlockDamping(lambda float64, op string) {
-	if !(lambda >= 0) || math.IsInf(lambda, 1) {
-		panic(fmt.Sprintf("curvature: %s: damping %g, want finite and ≥ 0", op, lambda))
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -21,53 +22,20 @@ import (
 // factors 1e-13, directions and products 1e-10, relative to the largest
 // entry.
 func TestKFACBlock(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		n, in, out, m int
-		examples      bool
-		backScale     float64
-		decay         float64
-		updates       int
-		lambda        float64
-	}{
-		{"one update", 12, 4, 3, 12, false, 0, 0, 1, 0.1},
-		{"tau1 sub-batch", 12, 4, 3, 5, false, 0.2, 0, 1, 0.01},
-		{"k rows per example", 6, 3, 2, 18, false, 0, 0, 1, 1},
-		{"BackExamples", 9, 5, 4, 14, true, 0.3, 0, 1, 0.1},
-		{"averaged, warm start", 10, 3, 4, 10, false, 0, 0.5, 3, 0.1},
-		{"averaged, default decay", 10, 3, 4, 7, false, 0.1, 0, 4, 1e-3},
-		{"wide layer", 8, 30, 20, 8, false, 0, 0, 1, 0.1},
-	} {
+	for _, tc := range averagedBlockCases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &KFACBlock{Decay: tc.decay}
-			var l *secondorder.Layer
+			decay := tc.blockDecay()
 			var wantA, wantG *mat.SymDense
-			for k := 1; k <= tc.updates; k++ {
-				l = blockRecord(uint64(100+k), tc.n, tc.in, tc.out, tc.m, tc.examples)
-				l.BackScale = tc.backScale
-				b.Update(l)
+			l := tc.update(b, 100, func(k int, rec *secondorder.Layer) {
 				var a, g mat.SymDense
-				InputFactor(&a, l.Input.Slice(0, l.BackCover(), 0, tc.in))
-				OutputFactor(&g, l)
-				decay := tc.decay
-				if decay == 0 {
-					decay = DefaultDecay
-				}
-				eps := min(1-1/float64(k), decay)
-				if k == 1 {
-					wantA, wantG = &a, &g
-				} else {
-					wantA.ScaleSym(eps, wantA)
-					wantG.ScaleSym(eps, wantG)
-					a.ScaleSym(1-eps, &a)
-					g.ScaleSym(1-eps, &g)
-					wantA.AddSym(wantA, &a)
-					wantG.AddSym(wantG, &g)
-				}
-			}
+				InputFactor(&a, rec.Input.Slice(0, rec.BackCover(), 0, tc.in))
+				OutputFactor(&g, rec)
+				wantA, wantG = blend(wantA, &a, k, decay), blend(wantG, &g, k, decay)
+			})
 			a, g := b.Factors()
-			equalApprox(t, "Ā", a, wantA, 0, 1e-13)
-			equalApprox(t, "G", g, wantG, 0, 1e-13)
+			testutil.EqualApprox(t, "Ā", a, wantA, 0, 1e-13)
+			testutil.EqualApprox(t, "G", g, wantG, 0, 1e-13)
 
 			if err := b.Refresh(tc.lambda); err != nil {
 				t.Fatal(err)
@@ -85,20 +53,12 @@ func TestKFACBlock(t *testing.T) {
 				b.path = path
 				var got mat.Dense
 				b.Precondition(&got, l)
-				equalApprox(t, "Precondition", &got, want, 0, 1e-10)
+				testutil.EqualApprox(t, "Precondition", &got, want, 0, 1e-10)
 			}
 
 			var dense mat.SymDense
 			DenseKFAC(&dense, a, g)
-			v := randDense(newRand(7), tc.out, tc.in+1, 1)
-			var got mat.Dense
-			b.Mul(&got, v)
-			equalApprox(t, "Mul", &got, denseMul(&dense, v), 0, 1e-10)
-			b.Mul(v, v)
-			equalApprox(t, "Mul in place", v, &got, 0, 0)
-			if w := meanDiag(&dense); math.Abs(b.Scale()-w) > 1e-13*w {
-				t.Errorf("Scale = %g, want tr/P = %g", b.Scale(), w)
-			}
+			checkMulScale(t, b, &mat.Dense{}, testutil.RandDense(newRand(7), tc.out, tc.in+1, 1), &dense, 1e-10)
 		})
 	}
 }
@@ -128,8 +88,8 @@ func TestKFACBlockExactness(t *testing.T) {
 			DenseKFAC(&kf, a, g)
 			DenseBlock(&exact, l)
 			if tc.exact {
-				equalApprox(t, "Ā⊗G vs exact block", &kf, &exact, 0, 1e-13)
-			} else if d := relDiff(&kf, &exact); d < 1e-2 {
+				testutil.EqualApprox(t, "Ā⊗G vs exact block", &kf, &exact, 0, 1e-13)
+			} else if d := testutil.RelDiff(&kf, &exact); d < 1e-2 {
 				t.Errorf("Ā⊗G is within %g of the exact block for several examples; the test cannot fail", d)
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -17,11 +18,11 @@ import (
 func handLayer(seed uint64, n, in, out, m int) (*secondorder.Layer, []int) {
 	rng := newRand(seed)
 	l := &secondorder.Layer{
-		W:     randDense(rng, out, in, 1),
+		W:     testutil.RandDense(rng, out, in, 1),
 		B:     mat.NewVecDense(out, nil),
-		Input: randDense(rng, n, in, 1),
-		Grad:  randDense(rng, n, out, 1),
-		Back:  randDense(rng, m, out, 1),
+		Input: testutil.RandDense(rng, n, in, 1),
+		Grad:  testutil.RandDense(rng, n, out, 1),
+		Back:  testutil.RandDense(rng, m, out, 1),
 	}
 	idx := make([]int, m)
 	for r := range idx {
@@ -43,7 +44,7 @@ func denseBlock(input, back *mat.Dense, idx []int, scale float64) *mat.Dense {
 		if idx != nil {
 			i = idx[r]
 		}
-		ht := mat.NewVecDense(in+1, augmented(input.RawRowView(i)))
+		ht := mat.NewVecDense(in+1, testutil.Augmented(input.RawRowView(i)))
 		g := mat.NewVecDense(out, back.RawRowView(r))
 		var hh, gg, term mat.Dense
 		hh.Outer(1, ht, ht)
@@ -66,16 +67,16 @@ func TestBlockDefinition(t *testing.T) {
 	l.BackScale = 0.01
 	var got mat.SymDense
 	DenseBlock(&got, l)
-	equalApprox(t, "BackScale", &got, denseBlock(l.Input, l.Back, idx, 0.01), 0, 1e-12)
+	testutil.EqualApprox(t, "BackScale", &got, denseBlock(l.Input, l.Back, idx, 0.01), 0, 1e-12)
 
 	l.BackScale = 0
 	DenseBlock(&got, l)
-	equalApprox(t, "BackScale=0", &got, denseBlock(l.Input, l.Back, idx, 1.0/7), 0, 1e-12)
+	testutil.EqualApprox(t, "BackScale=0", &got, denseBlock(l.Input, l.Back, idx, 1.0/7), 0, 1e-12)
 
-	l.Back = randDense(newRand(2), 7, 2, 1)
+	l.Back = testutil.RandDense(newRand(2), 7, 2, 1)
 	l.BackExamples = nil
 	DenseBlock(&got, l)
-	equalApprox(t, "nil index", &got, denseBlock(l.Input, l.Back, nil, 1.0/7), 0, 1e-12)
+	testutil.EqualApprox(t, "nil index", &got, denseBlock(l.Input, l.Back, nil, 1.0/7), 0, 1e-12)
 }
 
 // TestEmpiricalBlockDefinition proves that DenseEmpiricalBlock equals its
@@ -91,21 +92,21 @@ func TestEmpiricalBlockDefinition(t *testing.T) {
 	want := mat.NewSymDense(p, nil)
 	for i := 0; i < n; i++ {
 		var gh mat.Dense
-		gh.Outer(1, mat.NewVecDense(out, l.Grad.RawRowView(i)), mat.NewVecDense(in+1, augmented(l.Input.RawRowView(i))))
+		gh.Outer(1, mat.NewVecDense(out, l.Grad.RawRowView(i)), mat.NewVecDense(in+1, testutil.Augmented(l.Input.RawRowView(i))))
 		var z mat.VecDense
 		kron.Vec(&z, &gh)
 		want.SymRankOne(want, 1/float64(n), &z)
 	}
 	var got mat.SymDense
 	DenseEmpiricalBlock(&got, l)
-	equalApprox(t, "DenseEmpiricalBlock", &got, want, 0, 1e-12)
+	testutil.EqualApprox(t, "DenseEmpiricalBlock", &got, want, 0, 1e-12)
 
 	var g mat.SymDense
 	EmpiricalOutputFactor(&g, l)
 	var gg mat.Dense
 	gg.Mul(l.Grad.T(), l.Grad)
 	gg.Scale(1/float64(n), &gg)
-	equalApprox(t, "EmpiricalOutputFactor", &g, &gg, 0, 1e-12)
+	testutil.EqualApprox(t, "EmpiricalOutputFactor", &g, &gg, 0, 1e-12)
 }
 
 // TestKFACFactors proves that InputFactor is [[E hhᵀ, E h], [E hᵀ, 1]]
@@ -128,7 +129,7 @@ func TestKFACFactors(t *testing.T) {
 		want.Set(3, i, mu.AtVec(i))
 	}
 	want.Set(3, 3, 1)
-	equalApprox(t, "InputFactor", &a, want, 0, 1e-13)
+	testutil.EqualApprox(t, "InputFactor", &a, want, 0, 1e-13)
 
 	for _, bs := range []float64{0, 0.3} {
 		l.BackScale = bs
@@ -141,13 +142,13 @@ func TestKFACFactors(t *testing.T) {
 			scale = 1.0 / 9
 		}
 		bb.Scale(scale, &bb)
-		equalApprox(t, "OutputFactor", &g, &bb, 0, 1e-13)
+		testutil.EqualApprox(t, "OutputFactor", &g, &bb, 0, 1e-13)
 
 		var k mat.SymDense
 		DenseKFAC(&k, &a, &g)
 		var kp mat.Dense
 		kron.Product(&kp, &a, &g)
-		equalApprox(t, "DenseKFAC", &k, &kp, 0, 1e-15)
+		testutil.EqualApprox(t, "DenseKFAC", &k, &kp, 0, 1e-15)
 	}
 }
 
@@ -177,7 +178,7 @@ func TestACPScale(t *testing.T) {
 	}
 
 	var a mat.SymDense
-	InputFactor(&a, randDense(newRand(5), 6, 2, 1))
+	InputFactor(&a, testutil.RandDense(newRand(5), 6, 2, 1))
 	var got mat.SymDense
 	DenseACP(&got, &a, 3, 0.7, 0.1)
 	eye := mat.NewDiagDense(3, []float64{0.7, 0.7, 0.7})
@@ -186,7 +187,7 @@ func TestACPScale(t *testing.T) {
 	for i := 0; i < 9; i++ {
 		want.Set(i, i, want.At(i, i)+0.1)
 	}
-	equalApprox(t, "DenseACP", &got, &want, 0, 1e-15)
+	testutil.EqualApprox(t, "DenseACP", &got, &want, 0, 1e-15)
 }
 
 // TestPanics checks that shape errors and missing fields panic with
@@ -202,19 +203,19 @@ func TestPanics(t *testing.T) {
 		c.BackExamples = be
 		return &c
 	}
-	expectPanicFrom(t, "DenseBlock index length", func() { DenseBlock(&mat.SymDense{}, with(idx[:3])) },
+	testutil.ExpectPanicFrom(t, "DenseBlock index length", func() { DenseBlock(&mat.SymDense{}, with(idx[:3])) },
 		"secondorder: ", "Layer.BackExamples has length 3")
-	expectPanicFrom(t, "DenseBlock index range", func() {
+	testutil.ExpectPanicFrom(t, "DenseBlock index range", func() {
 		bad := append([]int(nil), idx...)
 		bad[2] = 5
 		DenseBlock(&mat.SymDense{}, with(bad))
 	}, "secondorder: ", "Layer.BackExamples[2] = 5 outside [0, 5)")
-	expectPanicFrom(t, "DenseBlock nil index", func() { DenseBlock(&mat.SymDense{}, with(nil)) },
+	testutil.ExpectPanicFrom(t, "DenseBlock nil index", func() { DenseBlock(&mat.SymDense{}, with(nil)) },
 		"secondorder: ", "8 rows for 5 examples and no BackExamples")
 	expectPanic(t, "DenseBlock no Back", func() {
 		DenseBlock(&mat.SymDense{}, &secondorder.Layer{W: l.W, Input: l.Input})
 	}, "no Back")
-	expectPanicFrom(t, "OutputFactor no n", func() {
+	testutil.ExpectPanicFrom(t, "OutputFactor no n", func() {
 		OutputFactor(&mat.SymDense{}, &secondorder.Layer{W: l.W, Back: l.Back})
 	}, "secondorder: ", "BackScale is zero")
 	expectPanic(t, "Covariance mean", func() { Covariance(&mat.SymDense{}, l.Input, mat.NewVecDense(2, nil)) }, "mean has length 2")

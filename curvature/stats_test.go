@@ -5,6 +5,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // TestInputStatistics proves the input statistics of thesis §3.3.3 against
@@ -18,7 +20,7 @@ import (
 func TestInputStatistics(t *testing.T) {
 	rng := newRand(9)
 	n, d := 700, 4
-	h := randDense(rng, n, d, 1)
+	h := testutil.RandDense(rng, n, d, 1)
 	for i := 0; i < n; i++ {
 		for j := 0; j < d; j++ {
 			h.Set(i, j, h.At(i, j)+float64(j))
@@ -37,27 +39,27 @@ func TestInputStatistics(t *testing.T) {
 	var want mat.SymDense
 	stat.CovarianceMatrix(&want, h, nil)
 	want.ScaleSym(float64(n-1)/float64(n), &want)
-	equalApprox(t, "Covariance", &cov, &want, 0, 1e-12)
-	equalApprox(t, "Covariance given μ", &cov2, &want, 0, 1e-12)
+	testutil.EqualApprox(t, "Covariance", &cov, &want, 0, 1e-12)
+	testutil.EqualApprox(t, "Covariance given μ", &cov2, &want, 0, 1e-12)
 
 	SecondMoment(&s, h)
 	var hh mat.Dense
 	hh.Mul(h.T(), h)
 	hh.Scale(1/float64(n), &hh)
-	equalApprox(t, "SecondMoment", &s, &hh, 0, 1e-12)
+	testutil.EqualApprox(t, "SecondMoment", &s, &hh, 0, 1e-12)
 	var c mat.Dense
 	c.Outer(-1, &mu, &mu)
 	c.Add(&c, &s)
-	equalApprox(t, "E[hhᵀ] − μμᵀ", &cov, &c, 0, 1e-12)
+	testutil.EqualApprox(t, "E[hhᵀ] − μμᵀ", &cov, &c, 0, 1e-12)
 
 	// Large mean: the exact covariance of base + 1e6 is that of base.
-	base := randDense(rng, 50, 3, 1)
+	base := testutil.RandDense(rng, 50, 3, 1)
 	shifted := mat.NewDense(50, 3, nil)
 	shifted.Apply(func(_, _ int, v float64) float64 { return v + 1e6 }, base)
 	var cb, cs mat.SymDense
 	Covariance(&cb, base, nil)
 	Covariance(&cs, shifted, nil)
-	equalApprox(t, "Covariance at mean 1e6", &cs, &cb, 0, 1e-8)
+	testutil.EqualApprox(t, "Covariance at mean 1e6", &cs, &cb, 0, 1e-8)
 }
 
 func equalScalar(a, b, rel float64) bool {
@@ -80,7 +82,7 @@ func TestMovingAverage(t *testing.T) {
 	rng := newRand(10)
 	xs := make([]*mat.SymDense, 30)
 	for k := range xs {
-		r := randDense(rng, 3, 3, 1)
+		r := testutil.RandDense(rng, 3, 3, 1)
 		xs[k] = mat.NewSymDense(3, nil)
 		xs[k].SymOuterK(1, r)
 	}
@@ -104,7 +106,7 @@ func TestMovingAverage(t *testing.T) {
 		if a.Count() != k+1 {
 			t.Errorf("Count = %d, want %d", a.Count(), k+1)
 		}
-		equalApprox(t, "ε=0.95", a.Mean(), want, 0, 1e-14)
+		testutil.EqualApprox(t, "ε=0.95", a.Mean(), want, 0, 1e-14)
 	}
 	if w := a.Weight(20); w != 0.95 {
 		t.Errorf("Weight(20) = %g, want 0.95", w)
@@ -119,9 +121,9 @@ func TestMovingAverage(t *testing.T) {
 	m01.ScaleSym(0.25, &m01)
 	w3.ScaleSym(0.5, xs[2])
 	w3.AddSym(&w3, &m01)
-	equalApprox(t, "ε=0.5", b.Mean(), &w3, 0, 1e-14)
+	testutil.EqualApprox(t, "ε=0.5", b.Mean(), &w3, 0, 1e-14)
 
 	b.Reset()
 	b.Add(xs[3])
-	equalApprox(t, "after Reset", b.Mean(), xs[3], 0, 0)
+	testutil.EqualApprox(t, "after Reset", b.Mean(), xs[3], 0, 0)
 }

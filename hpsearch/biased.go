@@ -57,10 +57,7 @@ func (b *Biased) Init(s *Space, budget int) (int, error) {
 		return 0, errors.New("hpsearch: Biased: negative MaxRejections")
 	}
 	b.space = s
-	if budget == 0 {
-		budget = DefaultBudget
-	}
-	return budget, nil
+	return orDefaultBudget(budget), nil
 }
 
 // Propose runs the rejection loop of algorithm 1 on the finished

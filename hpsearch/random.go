@@ -25,10 +25,7 @@ func (r *Random) Init(s *Space, budget int) (int, error) {
 		return 0, errors.New("hpsearch: Random: nil space")
 	}
 	r.space = s
-	if budget == 0 {
-		budget = DefaultBudget
-	}
-	return budget, nil
+	return orDefaultBudget(budget), nil
 }
 
 // Propose returns a uniform sample of the space.

@@ -17,6 +17,15 @@ import (
 // compared in thesis §2.3 (100 searches of 100 experiments).
 const DefaultBudget = 100
 
+// orDefaultBudget returns budget, or DefaultBudget when it is zero: the
+// budget that Init of Random and Biased returns.
+func orDefaultBudget(budget int) int {
+	if budget == 0 {
+		return DefaultBudget
+	}
+	return budget
+}
+
 var (
 	// ErrNotFinite is wrapped by the error of a trial whose objective
 	// returned NaN or ±Inf.

@@ -178,10 +178,7 @@ func (m *AugmentedInverse) MulRight(dst, g *mat.Dense) {
 // InverseTo writes the dense M⁻¹ ((n+1)×(n+1)) into dst, at cost O(n³); it is
 // meant for tests and inspection. An empty dst is resized.
 func (m *AugmentedInverse) InverseTo(dst *mat.SymDense) {
-	const op = "AugmentedInverse.InverseTo"
-	m.check(op)
-	n := m.chol.n
-	reuseSym(dst, n+1, op)
+	n := m.startDense(dst, "AugmentedInverse.InverseTo")
 	var ci mat.SymDense
 	m.chol.inverseTo(&ci)
 	var w mat.VecDense
@@ -199,10 +196,7 @@ func (m *AugmentedInverse) InverseTo(dst *mat.SymDense) {
 // dst, rebuilt from the factorization at cost O(n³); it is meant for tests
 // and inspection. An empty dst is resized.
 func (m *AugmentedInverse) AugmentedTo(dst *mat.SymDense) {
-	const op = "AugmentedInverse.AugmentedTo"
-	m.check(op)
-	n := m.chol.n
-	reuseSym(dst, n+1, op)
+	n := m.startDense(dst, "AugmentedInverse.AugmentedTo")
 	var cp mat.SymDense
 	m.chol.toSym(&cp)
 	for i := 0; i < n; i++ {
@@ -212,6 +206,15 @@ func (m *AugmentedInverse) AugmentedTo(dst *mat.SymDense) {
 		dst.SetSym(i, n, m.mu[i])
 	}
 	dst.SetSym(n, n, m.d)
+}
+
+// startDense begins InverseTo and AugmentedTo: it panics before a
+// successful factorization, sizes dst (n+1)×(n+1) and returns n.
+func (m *AugmentedInverse) startDense(dst *mat.SymDense, op string) int {
+	m.check(op)
+	n := m.chol.n
+	reuseSym(dst, n+1, op)
+	return n
 }
 
 func reuseSym(dst *mat.SymDense, n int, op string) {

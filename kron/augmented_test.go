@@ -7,6 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -191,7 +192,7 @@ func TestAugmentedNotPD(t *testing.T) {
 
 	// Indefinite S: eigenvalue −0.01 in C, so C' needs λ' ≳ 0.01.
 	cind := symWithEigen(rng, []float64{1, -0.01, 2, 0.5})
-	mu4 := randVec(rng, 4)
+	mu4 := testutil.RandVec(rng, 4)
 	fe := checkFactorError(t, ai.FactorizeCov(cind, mu4, 1e-5), kron.ErrNotPositiveDefinite, "C'")
 	if fe.Damping != 1e-5 {
 		t.Errorf("FactorError.Damping = %v, want 1e-5", fe.Damping)
@@ -222,5 +223,5 @@ func TestAugmentedNotPD(t *testing.T) {
 	ai.InverseTo(&inv)
 	checkApprox(t, "InverseTo after retry", &inv, denseInverse(t, full), 1e-8)
 	panics(t, "MulRight shape", func() { ai.MulRight(&mat.Dense{}, randDense(rng, 2, 4)) })
-	panics(t, "μ length", func() { _ = ai.Factorize(cind, randVec(rng, 3), 0) })
+	panics(t, "μ length", func() { _ = ai.Factorize(cind, testutil.RandVec(rng, 3), 0) })
 }

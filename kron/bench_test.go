@@ -2,6 +2,7 @@ package kron_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -14,70 +15,66 @@ import (
 // n_out×(n_in+1); 251⊗250 stands for the 1001⊗1000 of a wide layer.
 var benchSizes = []struct{ na, nb int }{{101, 100}, {251, 250}}
 
-func BenchmarkEigenKronSolve(b *testing.B) {
+// benchKron runs bench as the sub-benchmark "na⊗nb" of every size of
+// benchSizes, with a generator seeded by seed.
+func benchKron(b *testing.B, seed uint64, bench func(b *testing.B, rng *rand.Rand, na, nb int)) {
 	for _, s := range benchSizes {
-		b.Run(fmt.Sprintf("%d⊗%d", s.na, s.nb), func(b *testing.B) {
-			rng := newRand(20)
-			var e kron.EigenKron
-			if err := e.Factorize(randSPD(rng, s.na), randSPD(rng, s.nb)); err != nil {
+		b.Run(fmt.Sprintf("%d⊗%d", s.na, s.nb), func(b *testing.B) { bench(b, newRand(seed), s.na, s.nb) })
+	}
+}
+
+func BenchmarkEigenKronSolve(b *testing.B) {
+	benchKron(b, 20, func(b *testing.B, rng *rand.Rand, na, nb int) {
+		var e kron.EigenKron
+		if err := e.Factorize(randSPD(rng, na), randSPD(rng, nb)); err != nil {
+			b.Fatal(err)
+		}
+		x := randDense(rng, nb, na)
+		dst := mat.NewDense(nb, na, nil)
+		for b.Loop() {
+			if err := e.Solve(dst, x, 1e-3); err != nil {
 				b.Fatal(err)
 			}
-			x := randDense(rng, s.nb, s.na)
-			dst := mat.NewDense(s.nb, s.na, nil)
-			for b.Loop() {
-				if err := e.Solve(dst, x, 1e-3); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func BenchmarkFactoredTikhonovSolve(b *testing.B) {
-	for _, s := range benchSizes {
-		b.Run(fmt.Sprintf("%d⊗%d", s.na, s.nb), func(b *testing.B) {
-			rng := newRand(21)
-			var ft kron.FactoredTikhonov
-			if err := ft.Factorize(randSPD(rng, s.na), randSPD(rng, s.nb), 1e-3); err != nil {
-				b.Fatal(err)
-			}
-			x := randDense(rng, s.nb, s.na)
-			dst := mat.NewDense(s.nb, s.na, nil)
-			for b.Loop() {
-				ft.Solve(dst, x)
-			}
-		})
-	}
+	benchKron(b, 21, func(b *testing.B, rng *rand.Rand, na, nb int) {
+		var ft kron.FactoredTikhonov
+		if err := ft.Factorize(randSPD(rng, na), randSPD(rng, nb), 1e-3); err != nil {
+			b.Fatal(err)
+		}
+		x := randDense(rng, nb, na)
+		dst := mat.NewDense(nb, na, nil)
+		for b.Loop() {
+			ft.Solve(dst, x)
+		}
+	})
 }
 
 func BenchmarkEigenKronFactorize(b *testing.B) {
-	for _, s := range benchSizes {
-		b.Run(fmt.Sprintf("%d⊗%d", s.na, s.nb), func(b *testing.B) {
-			rng := newRand(22)
-			a, g := randSPD(rng, s.na), randSPD(rng, s.nb)
-			var e kron.EigenKron
-			for b.Loop() {
-				if err := e.Factorize(a, g); err != nil {
-					b.Fatal(err)
-				}
+	benchKron(b, 22, func(b *testing.B, rng *rand.Rand, na, nb int) {
+		a, g := randSPD(rng, na), randSPD(rng, nb)
+		var e kron.EigenKron
+		for b.Loop() {
+			if err := e.Factorize(a, g); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
 }
 
 func BenchmarkFactoredTikhonovFactorize(b *testing.B) {
-	for _, s := range benchSizes {
-		b.Run(fmt.Sprintf("%d⊗%d", s.na, s.nb), func(b *testing.B) {
-			rng := newRand(23)
-			a, g := randSPD(rng, s.na), randSPD(rng, s.nb)
-			var ft kron.FactoredTikhonov
-			for b.Loop() {
-				if err := ft.Factorize(a, g, 1e-3); err != nil {
-					b.Fatal(err)
-				}
+	benchKron(b, 23, func(b *testing.B, rng *rand.Rand, na, nb int) {
+		a, g := randSPD(rng, na), randSPD(rng, nb)
+		var ft kron.FactoredTikhonov
+		for b.Loop() {
+			if err := ft.Factorize(a, g, 1e-3); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
 }
 
 func BenchmarkAugmentedInverseMulRight(b *testing.B) {
@@ -99,15 +96,12 @@ func BenchmarkAugmentedInverseMulRight(b *testing.B) {
 }
 
 func BenchmarkMulMat(b *testing.B) {
-	for _, s := range benchSizes {
-		b.Run(fmt.Sprintf("%d⊗%d", s.na, s.nb), func(b *testing.B) {
-			rng := newRand(25)
-			a, g := randSPD(rng, s.na), randSPD(rng, s.nb)
-			x := randDense(rng, s.nb, s.na)
-			dst := mat.NewDense(s.nb, s.na, nil)
-			for b.Loop() {
-				kron.MulMat(dst, a, g, x)
-			}
-		})
-	}
+	benchKron(b, 25, func(b *testing.B, rng *rand.Rand, na, nb int) {
+		a, g := randSPD(rng, na), randSPD(rng, nb)
+		x := randDense(rng, nb, na)
+		dst := mat.NewDense(nb, na, nil)
+		for b.Loop() {
+			kron.MulMat(dst, a, g, x)
+		}
+	})
 }

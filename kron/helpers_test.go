@@ -2,7 +2,6 @@ package kron_test
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -19,21 +19,8 @@ const tol = 1e-10
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x6b726f6e)) }
 
-func randDense(rng *rand.Rand, r, c int) *mat.Dense {
-	d := make([]float64, r*c)
-	for i := range d {
-		d[i] = rng.NormFloat64()
-	}
-	return mat.NewDense(r, c, d)
-}
-
-func randVec(rng *rand.Rand, n int) *mat.VecDense {
-	d := make([]float64, n)
-	for i := range d {
-		d[i] = rng.NormFloat64()
-	}
-	return mat.NewVecDense(n, d)
-}
+// randDense returns an r×c matrix of values drawn from N(0, 1).
+func randDense(rng *rand.Rand, r, c int) *mat.Dense { return testutil.RandDense(rng, r, c, 1) }
 
 // randPSD returns X Xᵀ/k + shift I with X of size n×k: positive definite
 // when k ≥ n or shift > 0, of rank k otherwise.
@@ -153,18 +140,14 @@ func checkFactorError(t *testing.T, err, target error, factor string) *kron.Fact
 // panics reports whether f panics with a message starting with "kron: ".
 func panics(t *testing.T, name string, f func()) {
 	t.Helper()
-	defer func() {
-		t.Helper()
-		r := recover()
-		if r == nil {
-			t.Errorf("%s: did not panic", name)
-			return
-		}
-		if msg := fmt.Sprint(r); !strings.HasPrefix(msg, "kron: ") {
-			t.Errorf("%s: panic %q lacks the kron: prefix", name, msg)
-		}
-	}()
-	f()
+	msg, panicked := testutil.Recover(f)
+	if !panicked {
+		t.Errorf("%s: did not panic", name)
+		return
+	}
+	if !strings.HasPrefix(msg, "kron: ") {
+		t.Errorf("%s: panic %q lacks the kron: prefix", name, msg)
+	}
 }
 
 func sqrt(x float64) float64 { return math.Sqrt(x) }

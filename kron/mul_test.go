@@ -6,6 +6,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -80,6 +81,6 @@ func TestMul(t *testing.T) {
 	b := randDense(rng, 4, 5)
 	panics(t, "MulMat X shape", func() { kron.MulMat(&mat.Dense{}, a, b, randDense(rng, 3, 5)) })
 	panics(t, "MulMat dst shape", func() { kron.MulMat(mat.NewDense(2, 4, nil), a, b, randDense(rng, 5, 3)) })
-	panics(t, "MulVec x length", func() { kron.MulVec(&mat.VecDense{}, a, b, randVec(rng, 14)) })
+	panics(t, "MulVec x length", func() { kron.MulVec(&mat.VecDense{}, a, b, testutil.RandVec(rng, 14)) })
 	panics(t, "MulCols X rows", func() { kron.MulCols(&mat.Dense{}, a, b, randDense(rng, 14, 2)) })
 }

@@ -2,7 +2,6 @@ package kron_test
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -15,7 +14,7 @@ import (
 // factored-Tikhonov factorizations, with fewer and with more rows than the
 // factors' sizes.
 func TestSolveOuter(t *testing.T) {
-	rng := rand.New(rand.NewPCG(77, 1))
+	rng := newRand(77)
 	for _, sh := range [][3]int{{3, 5, 4}, {20, 5, 4}, {1, 1, 1}, {7, 6, 2}} {
 		m, na, nb := sh[0], sh[1], sh[2]
 		a, b := randSPD(rng, na), randSPD(rng, nb)

@@ -28,22 +28,13 @@ func TestCholeskyKron(t *testing.T) {
 			x := randDense(rng, s.nb, s.na)
 			want := denseSolve(t, full, vecOf(x))
 
-			var y mat.Dense
-			k.Solve(&y, x)
-			checkVecApprox(t, "Solve", vecOf(&y), want, tol)
+			y := checkKronSolves(t, &k, x, want)
 			// The K-FAC reading: G⁻¹ X Ā⁻¹.
 			var bx, bxa mat.Dense
 			bx.Solve(b, x)
 			bxa.Mul(&bx, denseInverse(t, a))
-			checkApprox(t, "B⁻¹XA⁻¹", &y, &bxa, tol)
+			checkApprox(t, "B⁻¹XA⁻¹", y, &bxa, tol)
 
-			inplace := mat.DenseCopyOf(x)
-			k.Solve(inplace, inplace)
-			checkApprox(t, "Solve in place", inplace, &y, tol)
-
-			var v mat.VecDense
-			k.SolveVec(&v, vecOf(x))
-			checkVecApprox(t, "SolveVec", &v, want, tol)
 			strided := mat.NewDense(s.na*s.nb, 2, nil)
 			sv := strided.ColView(1).(*mat.VecDense)
 			sv.CopyVec(vecOf(x))
@@ -67,6 +58,29 @@ func TestCholeskyKron(t *testing.T) {
 	checkFactorError(t, k.Factorize(spd, randPSD(rng, 3, 2, 0)), kron.ErrNotPositiveDefinite, "B")
 }
 
+// kronSolver is the solving side of CholeskyKron and LUKron.
+type kronSolver interface {
+	Solve(dst *mat.Dense, x mat.Matrix)
+	SolveVec(dst *mat.VecDense, v mat.Vector)
+}
+
+// checkKronSolves checks k.Solve, into a new matrix and in place, and
+// k.SolveVec against want = (A⊗B)⁻¹ vec(x), within tol, and returns the
+// solution of Solve.
+func checkKronSolves(t *testing.T, k kronSolver, x *mat.Dense, want *mat.VecDense) *mat.Dense {
+	t.Helper()
+	var y mat.Dense
+	k.Solve(&y, x)
+	checkVecApprox(t, "Solve", vecOf(&y), want, tol)
+	inplace := mat.DenseCopyOf(x)
+	k.Solve(inplace, inplace)
+	checkApprox(t, "Solve in place", inplace, &y, tol)
+	var v mat.VecDense
+	k.SolveVec(&v, vecOf(x))
+	checkVecApprox(t, "SolveVec", &v, want, tol)
+	return &y
+}
+
 // TestLUKron checks (A⊗B)⁻¹ for general square factors against a dense
 // solve.
 func TestLUKron(t *testing.T) {
@@ -81,15 +95,7 @@ func TestLUKron(t *testing.T) {
 			}
 			x := randDense(rng, s.nb, s.na)
 			want := denseSolve(t, kronDense(a, b), vecOf(x))
-			var y mat.Dense
-			k.Solve(&y, x)
-			checkVecApprox(t, "Solve", vecOf(&y), want, tol)
-			inplace := mat.DenseCopyOf(x)
-			k.Solve(inplace, inplace)
-			checkApprox(t, "Solve in place", inplace, &y, tol)
-			var v mat.VecDense
-			k.SolveVec(&v, vecOf(x))
-			checkVecApprox(t, "SolveVec", &v, want, tol)
+			checkKronSolves(t, &k, x, want)
 		})
 	}
 	a := randDense(rng, 3, 3)

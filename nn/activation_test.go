@@ -7,6 +7,8 @@ import (
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/floats/scalar"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 func TestElementwiseDerivatives(t *testing.T) {
@@ -32,10 +34,10 @@ func TestElementwiseDerivatives(t *testing.T) {
 func TestElementwiseBatch(t *testing.T) {
 	rng := newRand(1)
 	for _, act := range []Elementwise{Identity{}, Sigmoid{}, Tanh{}, ReLU{}} {
-		a := randDense(rng, 4, 3, 2)
+		a := testutil.RandDense(rng, 4, 3, 2)
 		f := mat.NewDense(4, 3, nil)
 		act.Forward(f, a)
-		g := randDense(rng, 5, 3, 1)
+		g := testutil.RandDense(rng, 5, 3, 1)
 		idx := []int{3, 0, 0, 2, 1}
 		dst := mat.NewDense(5, 3, nil)
 		act.Backward(dst, g, a, f, idx)
@@ -51,7 +53,7 @@ func TestElementwiseBatch(t *testing.T) {
 			}
 		}
 		// In place, without index.
-		g2 := randDense(rng, 4, 3, 1)
+		g2 := testutil.RandDense(rng, 4, 3, 1)
 		want := mat.NewDense(4, 3, nil)
 		act.Backward(want, g2, a, f, nil)
 		act.Backward(g2, g2, a, f, nil)
@@ -81,7 +83,7 @@ func TestSigmoidStable(t *testing.T) {
 
 func TestSoftmax(t *testing.T) {
 	rng := newRand(2)
-	a := randDense(rng, 3, 4, 2)
+	a := testutil.RandDense(rng, 3, 4, 2)
 	a.Set(2, 1, 1000) // would overflow without the max shift
 	a.Set(2, 3, 999)
 	f := mat.NewDense(3, 4, nil)
@@ -103,7 +105,7 @@ func TestSoftmax(t *testing.T) {
 	}
 
 	// Backward equals Jᵀ g with J from finite differences, J symmetric.
-	g := randDense(rng, 4, 4, 1)
+	g := testutil.RandDense(rng, 4, 4, 1)
 	idx := []int{1, 0, 1, 2}
 	dst := mat.NewDense(4, 4, nil)
 	Softmax{}.Backward(dst, g, a, f, idx)

@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -9,6 +8,8 @@ import (
 
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // The finite-difference settings of the tests: second-order central
@@ -24,32 +25,11 @@ var (
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
 
-func randDense(rng *rand.Rand, r, c int, scale float64) *mat.Dense {
-	m := mat.NewDense(r, c, nil)
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			m.Set(i, j, scale*rng.NormFloat64())
-		}
-	}
-	return m
-}
-
 // expectPanic checks that f panics with a string starting with "nn: " and
 // containing each of the fragments.
 func expectPanic(t *testing.T, name string, f func(), fragments ...string) {
 	t.Helper()
-	var msg string
-	func() {
-		defer func() {
-			r := recover()
-			if r == nil {
-				msg = "<no panic>"
-				return
-			}
-			msg = fmt.Sprint(r)
-		}()
-		f()
-	}()
+	msg := testutil.PanicMessage(f)
 	if !strings.HasPrefix(msg, "nn: ") {
 		t.Errorf("%s: panic %q, want prefix \"nn: \"", name, msg)
 		return

@@ -49,18 +49,10 @@ type Glorot struct {
 
 // Init sets W and b.
 func (g Glorot) Init(W *mat.Dense, b *mat.VecDense, rng *rand.Rand) {
-	alpha := g.Alpha
-	if alpha == 0 {
-		alpha = 2
-	}
-	checkInit("Glorot", W, b, alpha)
+	alpha := checkAlpha("Glorot", W, b, g.Alpha)
 	out, in := W.Dims()
 	r := math.Sqrt(3 * alpha / float64(in+out))
-	for i := 0; i < out; i++ {
-		for j := 0; j < in; j++ {
-			W.Set(i, j, r*(2*rng.Float64()-1))
-		}
-	}
+	fillW(W, func() float64 { return r * (2*rng.Float64() - 1) })
 	b.Zero()
 }
 
@@ -74,18 +66,10 @@ type He struct {
 
 // Init sets W and b.
 func (h He) Init(W *mat.Dense, b *mat.VecDense, rng *rand.Rand) {
-	alpha := h.Alpha
-	if alpha == 0 {
-		alpha = 2
-	}
-	checkInit("He", W, b, alpha)
-	out, in := W.Dims()
+	alpha := checkAlpha("He", W, b, h.Alpha)
+	_, in := W.Dims()
 	sd := math.Sqrt(alpha / float64(in))
-	for i := 0; i < out; i++ {
-		for j := 0; j < in; j++ {
-			W.Set(i, j, sd*rng.NormFloat64())
-		}
-	}
+	fillW(W, func() float64 { return sd * rng.NormFloat64() })
 	b.Zero()
 }
 
@@ -131,6 +115,26 @@ func (s Sparse) Init(W *mat.Dense, b *mat.VecDense, rng *rand.Rand) {
 		}
 	}
 	b.Zero()
+}
+
+// checkAlpha returns α, 2 (the default of Glorot and He) when alpha is
+// zero, after checking W, b and α as checkInit does.
+func checkAlpha(name string, W *mat.Dense, b *mat.VecDense, alpha float64) float64 {
+	if alpha == 0 {
+		alpha = 2
+	}
+	checkInit(name, W, b, alpha)
+	return alpha
+}
+
+// fillW sets the entries of W to successive values of draw, row by row.
+func fillW(W *mat.Dense, draw func() float64) {
+	out, in := W.Dims()
+	for i := 0; i < out; i++ {
+		for j := 0; j < in; j++ {
+			W.Set(i, j, draw())
+		}
+	}
 }
 
 func checkInit(name string, W *mat.Dense, b *mat.VecDense, scale float64) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 func savedNet(t *testing.T) (*Network, []byte) {
@@ -28,11 +30,17 @@ func savedNet(t *testing.T) (*Network, []byte) {
 	net.Layer(0).W().Set(0, 0, math.SmallestNonzeroFloat64)
 	net.Layer(0).W().Set(1, 1, -0.0)
 	net.Layer(1).W().Set(0, 0, math.MaxFloat64)
+	return net, saveBytes(t, net)
+}
+
+// saveBytes returns the file that net.Save writes.
+func saveBytes(t *testing.T, net *Network) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := net.Save(&buf); err != nil {
 		t.Fatal(err)
 	}
-	return net, buf.Bytes()
+	return buf.Bytes()
 }
 
 func sameBits(a, b []float64) bool {
@@ -73,7 +81,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Error("Load: parameters differ")
 	}
 	// The loaded network computes the same function.
-	X := randDense(newRand(2), 4, 3, 1)
+	X := testutil.RandDense(newRand(2), 4, 3, 1)
 	f := mat.DenseCopyOf(net.Forward(X))
 	equalApprox(t, "loaded outputs", other.Forward(X), f, 0, 0)
 
@@ -156,24 +164,32 @@ func TestLoadTruncated(t *testing.T) {
 	}
 }
 
-// TestLoadCorrupt flips every bit of the file in turn: each must be
-// reported (CRC-32C detects all single-bit errors).
-func TestLoadCorrupt(t *testing.T) {
-	net, data := savedNet(t)
-	want := net.Params(nil)
+// forEachBitFlip calls f with a copy of data in which bit bit of byte i is
+// flipped, for every bit of data in turn.
+func forEachBitFlip(data []byte, f func(i, bit int, bad []byte)) {
 	bad := make([]byte, len(data))
 	for i := range data {
 		for bit := 0; bit < 8; bit++ {
 			copy(bad, data)
 			bad[i] ^= 1 << bit
-			if _, err := Read(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
-				t.Fatalf("byte %d bit %d flipped: Read error %v", i, bit, err)
-			}
-			if err := net.Load(bytes.NewReader(bad)); err == nil {
-				t.Fatalf("byte %d bit %d flipped: Load succeeded", i, bit)
-			}
+			f(i, bit, bad)
 		}
 	}
+}
+
+// TestLoadCorrupt flips every bit of the file in turn: each must be
+// reported (CRC-32C detects all single-bit errors).
+func TestLoadCorrupt(t *testing.T) {
+	net, data := savedNet(t)
+	want := net.Params(nil)
+	forEachBitFlip(data, func(i, bit int, bad []byte) {
+		if _, err := Read(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
+			t.Fatalf("byte %d bit %d flipped: Read error %v", i, bit, err)
+		}
+		if err := net.Load(bytes.NewReader(bad)); err == nil {
+			t.Fatalf("byte %d bit %d flipped: Load succeeded", i, bit)
+		}
+	})
 	if !sameBits(net.Params(nil), want) {
 		t.Error("failed loads changed the network")
 	}
@@ -184,6 +200,7 @@ func TestLoadCorrupt(t *testing.T) {
 		{func(b []byte) { b[0] = 'X' }, "bad magic"},
 		{func(b []byte) { b[8] = 9 }, "version 9"},
 	}
+	bad := make([]byte, len(data))
 	for _, c := range checks {
 		copy(bad, data)
 		c.edit(bad)
@@ -250,11 +267,7 @@ func sameExtras(a, b [][]float64) bool {
 // normalisation or whitening differs.
 func TestSaveLoadVersion2(t *testing.T) {
 	net := normNet(t)
-	var buf bytes.Buffer
-	if err := net.Save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
+	data := saveBytes(t, net)
 	savedTheta, savedExtra := net.Params(nil), extras(net)
 	if v := binary.LittleEndian.Uint32(data[8:]); v != 2 {
 		t.Fatalf("version %d, want 2", v)
@@ -281,7 +294,7 @@ func TestSaveLoadVersion2(t *testing.T) {
 	}
 	// Expected outputs in evaluation mode, then in training mode (which
 	// moves the running statistics).
-	X := randDense(newRand(3001), 5, 4, 1)
+	X := testutil.RandDense(newRand(3001), 5, 4, 1)
 	var want []*mat.Dense
 	for _, train := range []bool{false, true} {
 		net.SetTraining(train)
@@ -344,32 +357,24 @@ func TestSaveLoadVersion2(t *testing.T) {
 // refused even with valid checksums.
 func TestLoadVersion2Corrupt(t *testing.T) {
 	net := normNet(t)
-	var buf bytes.Buffer
-	if err := net.Save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
+	data := saveBytes(t, net)
 	for n := 0; n < len(data); n++ {
 		if _, err := Read(bytes.NewReader(data[:n])); !errors.Is(err, ErrFormat) || !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("Read of %d of %d bytes: error %v", n, len(data), err)
 		}
 	}
-	bad := make([]byte, len(data))
-	for i := range data {
-		for bit := 0; bit < 8; bit++ {
-			copy(bad, data)
-			bad[i] ^= 1 << bit
-			if _, err := Read(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
-				t.Fatalf("byte %d bit %d flipped: Read error %v", i, bit, err)
-			}
+	forEachBitFlip(data, func(i, bit int, bad []byte) {
+		if _, err := Read(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
+			t.Fatalf("byte %d bit %d flipped: Read error %v", i, bit, err)
 		}
-	}
+	})
 	L := net.NumLayers()
 	hdrEnd := 16 + 4*(L+1) + 2*L // start of the header checksum
 	recrc := func(b []byte) {
 		binary.LittleEndian.PutUint32(b[hdrEnd:], crc32.Checksum(b[:hdrEnd], crcTable))
 		binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], crcTable))
 	}
+	bad := make([]byte, len(data))
 	copy(bad, data)
 	bad[hdrEnd-1] = 0x8
 	recrc(bad)
@@ -413,11 +418,7 @@ func TestReadVersion1(t *testing.T) {
 	if net.Layer(0).W().At(1, 0) != 2 || net.Layer(0).W().At(0, 1) != 4 {
 		t.Errorf("W_0 = %v", mat.Formatted(net.Layer(0).W()))
 	}
-	var buf bytes.Buffer
-	if err := net.Save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), b) {
+	if !bytes.Equal(saveBytes(t, net), b) {
 		t.Error("Save of a plain network does not reproduce the version-1 file")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/floats/scalar"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // lossCase is one loss on one output activation, with a generator of
@@ -23,7 +25,7 @@ type lossCase struct {
 	classes  bool // CE: one-hot outcomes
 }
 
-func gaussTargets(rng *rand.Rand, n, k int) *mat.Dense { return randDense(rng, n, k, 1) }
+func gaussTargets(rng *rand.Rand, n, k int) *mat.Dense { return testutil.RandDense(rng, n, k, 1) }
 
 func unitTargets(rng *rand.Rand, n, k int) *mat.Dense {
 	y := mat.NewDense(n, k, nil)
@@ -54,16 +56,9 @@ func softTargets(scale float64) func(rng *rand.Rand, n, k int) *mat.Dense {
 	return func(rng *rand.Rand, n, k int) *mat.Dense {
 		y := mat.NewDense(n, k, nil)
 		for i := 0; i < n; i++ {
-			s := 0.0
-			for j := 0; j < k; j++ {
-				v := rng.Float64() + 0.05
-				y.Set(i, j, v)
-				s += v
-			}
-			for j := 0; j < k; j++ {
-				y.Set(i, j, scale*y.At(i, j)/s)
-			}
+			testutil.RandDistribution(rng, y.RawRowView(i), 0.05)
 		}
+		y.Scale(scale, y)
 		return y
 	}
 }
@@ -108,7 +103,7 @@ const lossN, lossK = 3, 4
 // setup returns an Output with random logits and targets for c.
 func (c lossCase) setup(seed uint64) (Output, *mat.Dense) {
 	rng := newRand(seed)
-	a := randDense(rng, lossN, lossK, 1)
+	a := testutil.RandDense(rng, lossN, lossK, 1)
 	f := mat.NewDense(lossN, lossK, nil)
 	c.act.Forward(f, a)
 	return Output{Act: c.act, A: a, F: f}, c.targets(rng, lossN, lossK)

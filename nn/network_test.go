@@ -7,6 +7,8 @@ import (
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // netSpec is a small random network with mixed activations, with the loss
@@ -40,9 +42,19 @@ func (s netSpec) build(seed uint64) (*Network, *mat.Dense, *mat.Dense) {
 			l.b.SetVec(j, 0.3*rng.NormFloat64())
 		}
 	}
-	X := randDense(rng, netN, s.sizes[0], 1)
+	X := testutil.RandDense(rng, netN, s.sizes[0], 1)
 	Y := s.lc.targets(rng, netN, s.sizes[len(s.sizes)-1])
 	return net, X, Y
+}
+
+// buildBackward returns the network, batch and targets of build(seed)
+// after a forward and a backward pass, and a snapshot of the records'
+// gradients, which the curvature passes must leave alone.
+func (s netSpec) buildBackward(seed uint64) (*Network, *mat.Dense, snap) {
+	net, X, Y := s.build(seed)
+	net.Forward(X)
+	net.Backward(s.lc.loss, Y)
+	return net, Y, snapshot(net)
 }
 
 // TestNetworkGradients checks GradW and GradB of every layer against
@@ -115,14 +127,11 @@ func jacobianFD(net *Network, l, i int) *mat.Dense {
 // GradB are left alone.
 func TestBackwardVectors(t *testing.T) {
 	for si, s := range netSpecs {
-		net, X, Y := s.build(uint64(200 + si))
-		net.Forward(X)
-		net.Backward(s.lc.loss, Y)
-		before := snapshot(net)
+		net, _, before := s.buildBackward(uint64(200 + si))
 		rng := newRand(uint64(300 + si))
 		k := s.sizes[len(s.sizes)-1]
 		idx := []int{2, 0, 5, 2, 1, 3, 0}
-		V := randDense(rng, len(idx), k, 1)
+		V := testutil.RandDense(rng, len(idx), k, 1)
 		net.BackwardVectors(V, idx)
 		if be := net.Records()[0].BackExamples; len(be) != len(idx) || be[0] != idx[0] {
 			t.Errorf("%s: BackExamples = %v, want %v", s.name, be, idx)
@@ -142,7 +151,7 @@ func TestBackwardVectors(t *testing.T) {
 			}
 		}
 		// Without an index, row r belongs to example r.
-		V = randDense(rng, netN, k, 1)
+		V = testutil.RandDense(rng, netN, k, 1)
 		net.BackwardVectors(V, nil)
 		j := jacobianFD(net, 0, 4)
 		var want mat.VecDense
@@ -201,10 +210,7 @@ func backMoment(back *mat.Dense, scale float64) *mat.Dense {
 // BackScale·Backᵀ Back = (1/n) Σ_i J_{a_l}ᵀ D_a J_{a_l} at every layer.
 func TestBackwardExact(t *testing.T) {
 	for si, s := range netSpecs {
-		net, X, Y := s.build(uint64(400 + si))
-		net.Forward(X)
-		net.Backward(s.lc.loss, Y)
-		before := snapshot(net)
+		net, Y, before := s.buildBackward(uint64(400 + si))
 		type run struct {
 			c  Curvature
 			sp Split
@@ -242,10 +248,7 @@ func TestBackwardExact(t *testing.T) {
 // layer.
 func TestBackwardMC(t *testing.T) {
 	for si, s := range netSpecs {
-		net, X, Y := s.build(uint64(500 + si))
-		net.Forward(X)
-		net.Backward(s.lc.loss, Y)
-		before := snapshot(net)
+		net, Y, before := s.buildBackward(uint64(500 + si))
 		rng := newRand(uint64(600 + si))
 		net.BackwardMC(s.lc.loss, rng)
 		recs := net.Records()
@@ -293,7 +296,7 @@ func TestNoAllocs(t *testing.T) {
 		X.RawMatrix().Data[i] = rng.Float64()
 	}
 	small := X.Slice(0, 5, 0, 20).(*mat.Dense) // 5·20 = 100 rows for the exact passes
-	V := randDense(rng, 32, 20, 1)
+	V := testutil.RandDense(rng, 32, 20, 1)
 	cases := []struct {
 		name string
 		fn   func()

@@ -8,6 +8,8 @@ import (
 
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // normSpec is a small network with normalised and whitened layers.
@@ -69,7 +71,7 @@ func (s normSpec) build(seed uint64) (*Network, *mat.Dense, *mat.Dense) {
 			panic(err)
 		}
 	}
-	X := randDense(rng, netN, s.sizes[0], 1)
+	X := testutil.RandDense(rng, netN, s.sizes[0], 1)
 	Y := s.lc.targets(rng, netN, s.sizes[len(s.sizes)-1])
 	return net, X, Y
 }
@@ -248,7 +250,7 @@ func TestNormRunningAverages(t *testing.T) {
 	wantMean := [][]float64{make([]float64, 4), make([]float64, 4)}
 	wantVar := []float64{1, 1, 1, 1}
 	for step := 0; step < 3; step++ {
-		X := randDense(rng, n, 3, 1)
+		X := testutil.RandDense(rng, n, 3, 1)
 		net.Forward(X)
 		for l, m := range []float64{DefaultNormMomentum, 0.5} {
 			a := net.Layer(l).PreActivations()
@@ -456,7 +458,7 @@ func TestNormCurvatureVectors(t *testing.T) {
 			}
 		}
 		check("Grad", func(n *Network, l int) mat.Matrix { return n.Records()[l].Grad })
-		V := randDense(newRand(uint64(1400+si)), 4, k, 1)
+		V := testutil.RandDense(newRand(uint64(1400+si)), 4, k, 1)
 		idx := []int{3, 0, 3, 5}
 		net.BackwardVectors(V, idx)
 		plain.BackwardVectors(V, idx)
@@ -540,7 +542,7 @@ func TestNormNoAllocs(t *testing.T) {
 	for i := range X.RawMatrix().Data {
 		X.RawMatrix().Data[i] = rng.Float64()
 	}
-	V := randDense(rng, 32, 20, 1)
+	V := testutil.RandDense(rng, 32, 20, 1)
 	for name, net := range nets {
 		net.Init(Sparse{}, rng)
 		if err := net.Whiten(X, 0); err != nil {

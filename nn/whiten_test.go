@@ -7,6 +7,8 @@ import (
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // whitenedAutoencoder returns a small whitened sigmoid autoencoder with
@@ -21,9 +23,9 @@ func whitenedAutoencoder(seed uint64) (*Network, func(seed uint64, N int) *mat.D
 			l.b.SetVec(j, 0.3*rng.NormFloat64())
 		}
 	}
-	mix := randDense(rng, 12, 12, 0.6)
+	mix := testutil.RandDense(rng, 12, 12, 0.6)
 	sample := func(seed uint64, N int) *mat.Dense {
-		Z := randDense(newRand(seed), N, 12, 1)
+		Z := testutil.RandDense(newRand(seed), N, 12, 1)
 		var X mat.Dense
 		X.Mul(Z, mix)
 		for i := 0; i < N; i++ {
@@ -106,7 +108,7 @@ func TestWhitenStatistics(t *testing.T) {
 		net, sample := whitenedAutoencoder(2100)
 		S := sample(5, 400)
 		if !c.const2 {
-			S = randDense(newRand(6), 400, 12, 1)
+			S = testutil.RandDense(newRand(6), 400, 12, 1)
 		}
 		if err := net.Whiten(S, c.eps); err != nil {
 			t.Fatal(err)

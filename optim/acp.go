@@ -8,11 +8,6 @@ import (
 	"github.com/secondorder/secondorder/curvature"
 )
 
-var (
-	_ Optimizer = (*ACP)(nil)
-	_ Reporter  = (*ACP)(nil)
-)
-
 // Defaults of ACP.
 const (
 	// DefaultACPRate is η; about 1/(number of layers) of a block Newton step.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
@@ -156,12 +157,7 @@ func TestACPUndampedMatchesEq333(t *testing.T) {
 		if alpha == 0 {
 			alpha = curvature.MaxSquaredGrad(l.Grad)
 		}
-		mu := make([]float64, in)
-		for i := 0; i < n; i++ {
-			for j := range mu {
-				mu[j] += l.Input.At(i, j) / n
-			}
-		}
+		mu, sum, gbar := centeredGrads(l) // μ, (1/n) Σ_j g_j (h_j − μ)ᵀ and (1/n) Σ_j g_j
 		c := mat.NewSymDense(in, nil)
 		for i := 0; i < n; i++ {
 			for a := 0; a < in; a++ {
@@ -172,17 +168,6 @@ func TestACPUndampedMatchesEq333(t *testing.T) {
 		}
 		var cinv mat.Dense
 		require.NoError(t, cinv.Inverse(c))
-		sum := mat.NewDense(out, in, nil) // (1/n) Σ_j g_j (h_j − μ)ᵀ
-		gbar := mat.NewVecDense(out, nil)
-		for j := 0; j < n; j++ {
-			for o := 0; o < out; o++ {
-				g := l.Grad.At(j, o)
-				gbar.SetVec(o, gbar.AtVec(o)+g/n)
-				for a := 0; a < in; a++ {
-					sum.Set(o, a, sum.At(o, a)+g*(l.Input.At(j, a)-mu[a])/n)
-				}
-			}
-		}
 		var wantW mat.Dense
 		wantW.Mul(sum, &cinv)
 		wantW.Scale(1/alpha, &wantW)
@@ -224,7 +209,7 @@ func acpNewBatch(rng *rand.Rand, l *secondorder.Layer, n int, scale, offset floa
 func TestACPAmortization(t *testing.T) {
 	rng := rand.New(rand.NewPCG(35, 36))
 	const n, in, out, lambda = 15, 4, 3, 0.05
-	l := &secondorder.Layer{W: randDense(rng, out, in), B: randVec(rng, out)}
+	l := &secondorder.Layer{W: randDense(rng, out, in), B: testutil.RandVec(rng, out)}
 	layers := []*secondorder.Layer{l}
 	opt := &ACP{Rules: Rules{Rate: 0.3, Damping: lambda, InversePeriod: 3}}
 
@@ -272,7 +257,7 @@ func TestACPMovingAverage(t *testing.T) {
 	for _, decay := range []float64{0.3, 0.9} {
 		rng := rand.New(rand.NewPCG(37, 38))
 		const n, in, out, alpha, lambda = 10, 3, 2, 1.7, 0.02
-		l := &secondorder.Layer{W: randDense(rng, out, in), B: randVec(rng, out)}
+		l := &secondorder.Layer{W: randDense(rng, out, in), B: testutil.RandVec(rng, out)}
 		opt := &ACP{Rules: Rules{Rate: 0.5, Damping: lambda, InversePeriod: 1}, Alpha: alpha, Decay: decay}
 		avg := mat.NewSymDense(in+1, nil)
 		for k := 1; k <= 3; k++ {
@@ -476,7 +461,7 @@ func TestACPExtraPlainSteps(t *testing.T) {
 			v := mat.NewVecDense(want.Len(), nil)
 			opt := tc.opt
 			for step := 0; step < 2; step++ {
-				g := randVec(rng, want.Len())
+				g := testutil.RandVec(rng, want.Len())
 				l.Extra[0].Grad = g
 				require.NoError(t, opt.Step([]*secondorder.Layer{l}))
 				mu := opt.Momentum
@@ -500,10 +485,7 @@ func TestACPExtraPlainSteps(t *testing.T) {
 // panics.
 func TestACPRefusesBadSettings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(49, 50))
-	for _, tc := range []struct {
-		opt  ACP
-		want string
-	}{
+	checkRefusals(t, "ACP", func() *secondorder.Layer { return randRecord(rng, 5, 3, 2) }, []refusal[ACP]{
 		{ACP{Rules: Rules{Rate: -1}}, "Rate=-1"},
 		{ACP{Rules: Rules{Rate: math.NaN()}}, "Rate=NaN"},
 		{ACP{Rules: Rules{Momentum: 1}}, "Momentum=1"},
@@ -514,13 +496,7 @@ func TestACPRefusesBadSettings(t *testing.T) {
 		{ACP{Rules: Rules{InversePeriod: -1}}, "InversePeriod=-1"},
 		{ACP{Decay: 1}, "Decay=1"},
 		{ACP{Rules: Rules{ExtraRate: -1}}, "ExtraRate=-1"},
-	} {
-		l := randRecord(rng, 5, 3, 2)
-		opt := tc.opt
-		checkRefused(t, &opt, []*secondorder.Layer{l}, "optim: ACP: ", tc.want)
-	}
-	var ok ACP
-	assert.NoError(t, ok.Validate(), "zero value")
+	})
 	l := randRecord(rng, 5, 3, 2)
 	l.Grad = nil
 	checkOptimPanics(t, "optim: ACP: ", "Grad", func() { (&ACP{}).Step([]*secondorder.Layer{l}) })

@@ -7,11 +7,6 @@ import (
 	"github.com/secondorder/secondorder"
 )
 
-var (
-	_ Optimizer = (*Adam)(nil)
-	_ Reporter  = (*Adam)(nil)
-)
-
 // Defaults of Adam, the paper's.
 const (
 	DefaultAdamRate    = 0.001
@@ -67,8 +62,7 @@ func (o *Adam) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (o *Adam) Step(layers []*secondorder.Layer) error {
-	checkLayers("Adam", layers)
-	if err := o.Validate(); err != nil {
+	if err := startStep("Adam", layers, o); err != nil {
 		return err
 	}
 	eta, b1 := orFloat(o.Rate, DefaultAdamRate), orFloat(o.Beta1, DefaultAdamBeta1)

@@ -9,11 +9,6 @@ import (
 	"github.com/secondorder/secondorder/curvature"
 )
 
-var (
-	_ Optimizer = (*Centered)(nil)
-	_ Reporter  = (*Centered)(nil)
-)
-
 // Centered is centered gradient descent (thesis §3.4.1, algorithm 2): the
 // weight update uses the inputs centered on their minibatch mean,
 //
@@ -51,8 +46,7 @@ func (c *Centered) Validate() error {
 // It returns an error, leaving the parameters unchanged, for an invalid
 // setting.
 func (c *Centered) Step(layers []*secondorder.Layer) error {
-	checkLayers("Centered", layers)
-	if err := c.Validate(); err != nil {
+	if err := startStep("Centered", layers, c); err != nil {
 		return err
 	}
 	for k, l := range layers {

@@ -40,18 +40,7 @@ func (s elemShape) size() int {
 	return n
 }
 
-func (s elemShape) matches(l *secondorder.Layer) bool {
-	out, in := l.W.Dims()
-	if out != s.out || in != s.in || len(l.Extra) != len(s.extra) {
-		return false
-	}
-	for j, p := range l.Extra {
-		if p.Value.Len() != s.extra[j] {
-			return false
-		}
-	}
-	return true
-}
+func (s elemShape) matches(l *secondorder.Layer) bool { return hasShape(l, s.out, s.in, s.extra) }
 
 // ensure allocates the state at the first step and panics, with a message
 // prefixed by name, when the layers do not match those of earlier steps.

@@ -237,16 +237,7 @@ func (e *engine) ensure(layers []*secondorder.Layer, name string, newBlock func(
 }
 
 func (el *engineLayer) sameShape(l *secondorder.Layer) bool {
-	out, in := l.Dims()
-	if out != el.out || in != el.in || len(l.Extra) != len(el.nextra) {
-		return false
-	}
-	for i, p := range l.Extra {
-		if p.Value.Len() != el.nextra[i] {
-			return false
-		}
-	}
-	return true
+	return hasShape(l, el.out, el.in, el.nextra)
 }
 
 // layerDamping returns λ_l, the absolute damping of layer j for the current

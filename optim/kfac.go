@@ -9,12 +9,6 @@ import (
 	"github.com/secondorder/secondorder/curvature"
 )
 
-var (
-	_ Optimizer = (*KFAC)(nil)
-	_ Needer    = (*KFAC)(nil)
-	_ Reporter  = (*KFAC)(nil)
-)
-
 // Defaults of KFAC.
 const (
 	// DefaultKFACRate is η, the natural-gradient (Newton) step length.

@@ -3,10 +3,12 @@ package optim
 import (
 	"math"
 	"math/rand/v2"
+	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // kfNet is a small fully connected network written by hand for the tests
@@ -31,12 +33,12 @@ type kfNet struct {
 func newKFNet(rng *rand.Rand, sizes []int, tanh []bool, n int) *kfNet {
 	L := len(sizes) - 1
 	t := &kfNet{tanh: tanh, n: n}
-	t.x = kfRandDense(rng, n, sizes[0], 1)
+	t.x = testutil.RandDense(rng, n, sizes[0], 1)
 	for j := 0; j < L; j++ {
 		in, out := sizes[j], sizes[j+1]
 		t.layers = append(t.layers, &secondorder.Layer{
-			W: kfRandDense(rng, out, in, 1/math.Sqrt(float64(in))),
-			B: mat.NewVecDense(out, kfRandSlice(rng, out, 0.1)),
+			W: testutil.RandDense(rng, out, in, 1/math.Sqrt(float64(in))),
+			B: mat.NewVecDense(out, testutil.RandSlice(rng, out, 0.1)),
 		})
 		t.hs = append(t.hs, mat.NewDense(n, in, nil))
 		t.as = append(t.as, mat.NewDense(n, out, nil))
@@ -46,25 +48,13 @@ func newKFNet(rng *rand.Rand, sizes []int, tanh []bool, n int) *kfNet {
 	save := t.params()
 	for _, l := range t.layers {
 		out, in := l.Dims()
-		l.W.Copy(kfRandDense(rng, out, in, 1.5/math.Sqrt(float64(in))))
+		l.W.Copy(testutil.RandDense(rng, out, in, 1.5/math.Sqrt(float64(in))))
 	}
 	t.forward()
 	t.y = mat.DenseCopyOf(t.hs[L])
-	t.y.Add(t.y, kfRandDense(rng, n, sizes[L], 0.05))
+	t.y.Add(t.y, testutil.RandDense(rng, n, sizes[L], 0.05))
 	t.setParams(save)
 	return t
-}
-
-func kfRandSlice(rng *rand.Rand, n int, s float64) []float64 {
-	v := make([]float64, n)
-	for i := range v {
-		v[i] = s * rng.NormFloat64()
-	}
-	return v
-}
-
-func kfRandDense(rng *rand.Rand, r, c int, s float64) *mat.Dense {
-	return mat.NewDense(r, c, kfRandSlice(rng, r*c, s))
 }
 
 // params returns copies of W and B of every layer.
@@ -160,6 +150,49 @@ func (t *kfNet) propagate(v *mat.Dense, idx []int, f func(j int, m *mat.Dense)) 
 	}
 }
 
+// fillRecords runs the forward and backward passes and fills Back by the
+// named estimator: "gn" the exact Gauss–Newton vectors, "mc" Monte-Carlo
+// Fisher vectors for all n examples, "sub" Monte-Carlo Fisher vectors for
+// the first sub examples (Martens & Grosse's τ1 sub-batch). It returns the
+// example of each row of Back and the number of examples Back covers; for
+// another name Back is left alone, and the result is nil and n.
+func (t *kfNet) fillRecords(rng *rand.Rand, back string, sub int) (idx []int, rows int) {
+	t.forward()
+	t.backward()
+	switch back {
+	case "gn":
+		return t.backGN(), t.n
+	case "mc":
+		t.backMC(rng, t.n)
+		return rowPerExample(t.n), t.n
+	case "sub":
+		t.backMC(rng, sub)
+		return rowPerExample(sub), sub
+	}
+	return nil, t.n
+}
+
+// fillGNIndexed runs fillRecords with the exact Gauss–Newton vectors and
+// sets every record's BackExamples to the example of each row of Back,
+// which it returns.
+func (t *kfNet) fillGNIndexed() []int {
+	idx, _ := t.fillRecords(nil, "gn", 0)
+	for _, l := range t.layers {
+		l.BackExamples = idx
+	}
+	return idx
+}
+
+// rowPerExample returns 0, 1, …, n−1: the examples of the rows of a Back
+// with one row per example.
+func rowPerExample(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
 // backGN fills Back with the exact Gauss–Newton vectors: k = n_out rows
 // √2 e_c per example (S with SᵀS = D = 2I), consecutive per example, and
 // returns their example index.
@@ -188,7 +221,7 @@ func (t *kfNet) backGN() []int {
 func (t *kfNet) backMC(rng *rand.Rand, m int) {
 	L := len(t.layers)
 	k := t.hs[L].RawMatrix().Cols
-	v := kfRandDense(rng, m, k, -math.Sqrt2)
+	v := testutil.RandDense(rng, m, k, -math.Sqrt2)
 	t.propagate(v, nil, func(j int, b *mat.Dense) {
 		t.layers[j].Back = b
 		t.layers[j].BackScale = 1 / float64(m)
@@ -239,6 +272,43 @@ func (t *kfNet) rForward(v []secondorder.Direction) *mat.Dense {
 	return rh
 }
 
+// leastSquares returns Θ = [W b] of the linear model that minimises
+// Σ_i ‖W x_i + b − y_i‖² on the network's data, the solution of the normal
+// equations X̃ᵀX̃ Θᵀ = X̃ᵀY with X̃ = [X 1].
+func (t *kfNet) leastSquares(tb testing.TB) *mat.Dense {
+	tb.Helper()
+	_, in := t.x.Dims()
+	xt := mat.NewDense(t.n, in+1, nil)
+	xt.Slice(0, t.n, 0, in).(*mat.Dense).Copy(t.x)
+	for i := 0; i < t.n; i++ {
+		xt.Set(i, in, 1)
+	}
+	var a, b, sol mat.Dense
+	a.Mul(xt.T(), xt)
+	b.Mul(xt.T(), t.y)
+	if err := sol.Solve(&a, &b); err != nil {
+		tb.Fatal(err)
+	}
+	return mat.DenseCopyOf(sol.T())
+}
+
+// checkLeastSquaresStep takes one step of opt on a linear model (4 inputs,
+// 3 outputs, 30 examples) with the quadratic loss and exact Gauss–Newton
+// vectors, whose GN block is the Hessian (2/n) X̃ᵀX̃ ⊗ I, and requires Θ to
+// land on the least-squares solution within tol (mat.EqualApprox).
+func checkLeastSquaresStep(t *testing.T, opt Optimizer, tol float64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(23, 5))
+	net := newKFNet(rng, []int{4, 3}, []bool{false}, 30)
+	net.fillRecords(rng, "gn", 0)
+	if err := opt.Step(net.layers); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := kfThetaOf(net.layers[0]), net.leastSquares(t); !mat.EqualApprox(got, want, tol) {
+		t.Fatalf("Θ after one step\n%v\nwant\n%v", mat.Formatted(got), mat.Formatted(want))
+	}
+}
+
 // dirs returns zero directions shaped like the layers.
 func (t *kfNet) dirs() []secondorder.Direction {
 	d := make([]secondorder.Direction, len(t.layers))
@@ -250,20 +320,27 @@ func (t *kfNet) dirs() []secondorder.Direction {
 }
 
 // kfThetaOf returns Θ = [W b] of a layer.
-func kfThetaOf(l *secondorder.Layer) *mat.Dense {
-	out, in := l.Dims()
-	t := mat.NewDense(out, in+1, nil)
-	t.Slice(0, out, 0, in).(*mat.Dense).Copy(l.W)
-	t.ColView(in).(*mat.VecDense).CopyVec(l.B)
-	return t
-}
+func kfThetaOf(l *secondorder.Layer) *mat.Dense { return kfJoin(l.W, l.B) }
 
 // kfGradThetaOf returns [∇W ∇b] of a layer.
-func kfGradThetaOf(l *secondorder.Layer) *mat.Dense {
-	out, in := l.Dims()
+func kfGradThetaOf(l *secondorder.Layer) *mat.Dense { return kfJoin(l.GradW, l.GradB) }
+
+// thetas returns Θ = [W b] and [∇W ∇b] of every layer, copies taken
+// before a step.
+func (t *kfNet) thetas() (theta, grads []*mat.Dense) {
+	for _, l := range t.layers {
+		theta = append(theta, kfThetaOf(l))
+		grads = append(grads, kfGradThetaOf(l))
+	}
+	return theta, grads
+}
+
+// kfJoin returns the n_out × (n_in+1) matrix [w b].
+func kfJoin(w *mat.Dense, b *mat.VecDense) *mat.Dense {
+	out, in := w.Dims()
 	t := mat.NewDense(out, in+1, nil)
-	t.Slice(0, out, 0, in).(*mat.Dense).Copy(l.GradW)
-	t.ColView(in).(*mat.VecDense).CopyVec(l.GradB)
+	t.Slice(0, out, 0, in).(*mat.Dense).Copy(w)
+	t.ColView(in).(*mat.VecDense).CopyVec(b)
 	return t
 }
 
@@ -271,13 +348,13 @@ func kfGradThetaOf(l *secondorder.Layer) *mat.Dense {
 // gradients and parameters, for tests that only need matrices.
 func kfRandomLayer(rng *rand.Rand, out, in, n, m int) *secondorder.Layer {
 	return &secondorder.Layer{
-		W:     kfRandDense(rng, out, in, 1),
-		B:     mat.NewVecDense(out, kfRandSlice(rng, out, 1)),
-		Input: kfRandDense(rng, n, in, 1),
-		Grad:  kfRandDense(rng, n, out, 1),
-		Back:  kfRandDense(rng, m, out, 1),
-		GradW: kfRandDense(rng, out, in, 1),
-		GradB: mat.NewVecDense(out, kfRandSlice(rng, out, 1)),
+		W:     testutil.RandDense(rng, out, in, 1),
+		B:     mat.NewVecDense(out, testutil.RandSlice(rng, out, 1)),
+		Input: testutil.RandDense(rng, n, in, 1),
+		Grad:  testutil.RandDense(rng, n, out, 1),
+		Back:  testutil.RandDense(rng, m, out, 1),
+		GradW: testutil.RandDense(rng, out, in, 1),
+		GradB: mat.NewVecDense(out, testutil.RandSlice(rng, out, 1)),
 	}
 }
 
@@ -285,9 +362,9 @@ func kfRandomLayer(rng *rand.Rand, out, in, n, m int) *secondorder.Layer {
 func kfRefreshRecord(rng *rand.Rand, l *secondorder.Layer) {
 	for _, m := range []*mat.Dense{l.Input, l.Back, l.Grad, l.GradW} {
 		r, c := m.Dims()
-		m.Copy(kfRandDense(rng, r, c, 1))
+		m.Copy(testutil.RandDense(rng, r, c, 1))
 	}
-	l.GradB.CopyVec(mat.NewVecDense(l.GradB.Len(), kfRandSlice(rng, l.GradB.Len(), 1)))
+	l.GradB.CopyVec(mat.NewVecDense(l.GradB.Len(), testutil.RandSlice(rng, l.GradB.Len(), 1)))
 }
 
 // kfInputFactor is Ā = (1/m) H̃ᵀH̃ over the first m rows of h, built

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 	"gonum.org/v1/gonum/mat"
 )
@@ -19,7 +20,7 @@ func TestKFACBatchSideSolveMatchesFactorSide(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 13))
 	mk := func() *secondorder.Layer {
 		r := rand.New(rand.NewPCG(5, 6))
-		l := &secondorder.Layer{W: randDense(r, out, in), B: randVec(r, out)}
+		l := &secondorder.Layer{W: randDense(r, out, in), B: testutil.RandVec(r, out)}
 		return l
 	}
 	a, b := mk(), mk()

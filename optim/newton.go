@@ -8,12 +8,6 @@ import (
 	"github.com/secondorder/secondorder/curvature"
 )
 
-var (
-	_ Optimizer = (*Newton)(nil)
-	_ Needer    = (*Newton)(nil)
-	_ Reporter  = (*Newton)(nil)
-)
-
 // Defaults of Newton.
 const (
 	// DefaultNewtonRate is η, the full Newton step.

@@ -1,16 +1,15 @@
 package optim
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -79,15 +78,6 @@ func newtonGNIndex(n, k int) []int {
 	return idx
 }
 
-// newtonRange returns 0, 1, …, n−1.
-func newtonRange(n int) []int {
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	return idx
-}
-
 // TestNewtonStepMatchesDense checks one block Newton update of every layer
 // against the dense solve with the block formed by the test, for the
 // example layouts of Back: exact GN (k consecutive rows per example,
@@ -119,24 +109,13 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(17, 4))
 			net := newKFNet(rng, tc.sizes, tc.tanh, n)
-			net.forward()
-			net.backward()
 			opt := tc.opt
-			var idx []int
-			switch tc.back {
-			case "gn":
-				idx = net.backGN()
-			case "mc":
-				net.backMC(rng, n)
-				idx = newtonRange(n)
-			case "sub":
-				net.backMC(rng, 4)
-				idx = []int{0, 1, 2, 3}
-			case "samples":
+			idx, _ := net.fillRecords(rng, tc.back, 4)
+			if tc.back == "samples" {
 				// Two Monte-Carlo samples per example, row s·n + i for
 				// sample s of example i (the layout of curvature.Backprop).
 				k := tc.sizes[len(tc.sizes)-1]
-				v := kfRandDense(rng, 2*n, k, -math.Sqrt2)
+				v := testutil.RandDense(rng, 2*n, k, -math.Sqrt2)
 				idx = make([]int, 2*n)
 				for r := range idx {
 					idx[r] = r % n
@@ -173,31 +152,8 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 // one undamped Newton step with η = 1 lands on the least-squares solution
 // of the normal equations X̃ᵀX̃ Θᵀ = X̃ᵀY, to 1e-9.
 func TestNewtonLeastSquares(t *testing.T) {
-	rng := rand.New(rand.NewPCG(23, 5))
-	const n, in, out = 30, 4, 3
-	net := newKFNet(rng, []int{in, out}, []bool{false}, n)
-	net.forward()
-	net.backward()
-	net.backGN()
 	opt := &Newton{Rules: Rules{Undamped: true}}
-	if err := opt.Step(net.layers); err != nil {
-		t.Fatal(err)
-	}
-	xt := mat.NewDense(n, in+1, nil)
-	xt.Slice(0, n, 0, in).(*mat.Dense).Copy(net.x)
-	for i := 0; i < n; i++ {
-		xt.Set(i, in, 1)
-	}
-	var a, b, sol mat.Dense
-	a.Mul(xt.T(), xt)
-	b.Mul(xt.T(), net.y)
-	if err := sol.Solve(&a, &b); err != nil {
-		t.Fatal(err)
-	}
-	got := kfThetaOf(net.layers[0])
-	if !mat.EqualApprox(got, sol.T(), 1e-9) {
-		t.Fatalf("Θ after one step\n%v\nwant\n%v", mat.Formatted(got), mat.Formatted(sol.T()))
-	}
+	checkLeastSquaresStep(t, opt, 1e-9)
 	if opt.Report().DampingRaised != 0 {
 		t.Fatal("damping raised on a positive definite block")
 	}
@@ -212,12 +168,7 @@ func TestNewtonDecreasesLoss(t *testing.T) {
 	opt := &Newton{}
 	r0 := net.forward()
 	for step := 0; step < 10; step++ {
-		net.forward()
-		net.backward()
-		idx := net.backGN()
-		for _, l := range net.layers {
-			l.BackExamples = idx
-		}
+		net.fillGNIndexed()
 		if err := opt.Step(net.layers); err != nil {
 			t.Fatal(err)
 		}
@@ -239,19 +190,11 @@ func TestNewtonRankDeficient(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		net.x.Set(i, 1, 0)
 	}
-	net.forward()
-	net.backward()
-	net.backGN()
+	net.fillRecords(nil, "gn", 0)
 	w := mat.DenseCopyOf(net.layers[0].W)
 
 	fail := &Newton{Rules: Rules{Undamped: true, Retry: kron.Retry{Tries: 1}}}
-	err := fail.Step(net.layers)
-	if err == nil || !strings.Contains(err.Error(), "optim: Newton: layer 0: block not positive definite") {
-		t.Fatalf("error %v, want a factorization failure", err)
-	}
-	if !mat.Equal(w, net.layers[0].W) || fail.Report().Updates != 0 {
-		t.Fatal("parameters changed or update counted")
-	}
+	checkFailedStep(t, fail, net.layers, "optim: Newton: ", "layer 0: block not positive definite", false)
 
 	var raised []float64
 	opt := &Newton{Rules: Rules{Undamped: true, OnDampingRaised: func(layer int, d float64) { raised = append(raised, d) }}}
@@ -284,9 +227,7 @@ func TestNewtonRankDeficient(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		net.x.Set(i, 1, net.x.At(i, 0))
 	}
-	net.forward()
-	net.backward()
-	net.backGN()
+	net.fillRecords(nil, "gn", 0)
 	var blk mat.SymDense
 	curvature.DenseBlock(&blk, net.layers[0])
 	scale := mat.Trace(&blk) / float64(blk.SymmetricDim())
@@ -350,23 +291,12 @@ func TestNewtonRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			layers := tc.layers()
-			w := mat.DenseCopyOf(layers[0].W)
 			opt := tc.opt
-			err := opt.Step(layers)
+			err := checkFailedStep(t, &opt, tc.layers(), "optim: Newton: ", tc.want, tc.missing)
 			if verr := opt.Validate(); tc.setting && (verr == nil || err == nil || verr.Error() != err.Error()) {
 				t.Errorf("Validate %v and the error of Step %v differ", verr, err)
 			} else if !tc.setting && verr != nil {
 				t.Errorf("Validate: %v, want nil for valid settings", verr)
-			}
-			if err == nil || !strings.HasPrefix(err.Error(), "optim: Newton: ") || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want one containing %q", err, tc.want)
-			}
-			if errors.Is(err, ErrMissingCapability) != tc.missing {
-				t.Errorf("errors.Is(err, ErrMissingCapability) = %v", !tc.missing)
-			}
-			if !mat.Equal(w, layers[0].W) || opt.Report().Updates != 0 {
-				t.Error("parameters changed or update counted")
 			}
 		})
 	}

@@ -106,6 +106,29 @@ func checkLayers(name string, layers []*secondorder.Layer) {
 	}
 }
 
+// startStep begins the Step of an element-wise method: it panics when the
+// layers are not usable (checkLayers) and returns the error of the
+// method's Validate, nil for valid settings.
+func startStep(name string, layers []*secondorder.Layer, opt interface{ Validate() error }) error {
+	checkLayers(name, layers)
+	return opt.Validate()
+}
+
+// hasShape reports whether l is out×in with Extra parameters of the given
+// lengths: the shape of the state an optimizer keeps for it.
+func hasShape(l *secondorder.Layer, out, in int, extra []int) bool {
+	lo, li := l.Dims()
+	if lo != out || li != in || len(l.Extra) != len(extra) {
+		return false
+	}
+	for j, p := range l.Extra {
+		if p.Value.Len() != extra[j] {
+			return false
+		}
+	}
+	return true
+}
+
 // capabilityError is ErrMissingCapability with the optimizer and the
 // missing piece named.
 type capabilityError struct{ msg string }

@@ -7,12 +7,6 @@ import (
 	"github.com/secondorder/secondorder/curvature"
 )
 
-var (
-	_ Optimizer = (*Preconditioned)(nil)
-	_ Needer    = (*Preconditioned)(nil)
-	_ Reporter  = (*Preconditioned)(nil)
-)
-
 // Preconditioned is a curvature-based optimizer composed, as gonum's
 // optimize.GradientDescent of a Linesearcher and a StepSizer or an optax
 // chain, of one curvature block per layer (package curvature: KFACBlock,

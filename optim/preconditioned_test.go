@@ -1,10 +1,8 @@
 package optim
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -38,14 +36,8 @@ func TestPreconditionedExactIsNewton(t *testing.T) {
 				t.Fatalf("Needs %+v, Newton's %+v", p.Needs(), nw.Needs())
 			}
 			for step := 0; step < 4; step++ {
-				for _, k := range []*kfNet{net, twin} {
-					k.forward()
-					k.backward()
-					idx := k.backGN()
-					for _, l := range k.layers {
-						l.BackExamples = idx
-					}
-				}
+				net.fillGNIndexed()
+				twin.fillGNIndexed()
 				if err := nw.Step(net.layers); err != nil {
 					t.Fatal(err)
 				}
@@ -111,18 +103,12 @@ func TestPreconditionedDiagonal(t *testing.T) {
 			}
 			vel := make([]*mat.Dense, len(net.layers)) // v, the velocity
 			for step := 0; step < 3; step++ {
-				net.forward()
-				net.backward()
 				m := n
 				if tc.sub > 0 {
 					m = tc.sub
 				}
-				net.backMC(rng, m)
-				var before, grads []*mat.Dense
-				for _, l := range net.layers {
-					before = append(before, kfThetaOf(l))
-					grads = append(grads, kfGradThetaOf(l))
-				}
+				net.fillRecords(rng, "sub", m)
+				before, grads := net.thetas()
 				if err := p.Step(net.layers); err != nil {
 					t.Fatal(err)
 				}
@@ -188,10 +174,7 @@ func TestPreconditionedErrors(t *testing.T) {
 	back := l.Back
 	l.Back = nil
 	p = &Preconditioned{NewBlock: diag, ReadsBack: true, Name: "Diag"}
-	w := mat.DenseCopyOf(l.W)
-	if err := p.Step([]*secondorder.Layer{l}); !errors.Is(err, ErrMissingCapability) || !strings.HasPrefix(err.Error(), "optim: Diag: ") || !mat.Equal(w, l.W) {
-		t.Errorf("Step without Back: %v, want ErrMissingCapability from Diag, parameters unchanged", err)
-	}
+	checkFailedStep(t, p, []*secondorder.Layer{l}, "optim: Diag: ", "missing capability", true)
 	l.Back = back
 	if got := p.Needs(); got != (Needs{Back: true}) {
 		t.Errorf("Needs %+v", got)

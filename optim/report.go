@@ -31,3 +31,17 @@ type Report struct {
 type Reporter interface {
 	Report() Report
 }
+
+// The optimizers of the package, checked at compile time: every one is a
+// Reporter, and those that need more than gradients are also Needers.
+var (
+	_ = []interface {
+		Optimizer
+		Reporter
+	}{(*SGD)(nil), (*Centered)(nil), (*RMSProp)(nil), (*Adam)(nil), (*ACP)(nil)}
+	_ = []interface {
+		Optimizer
+		Needer
+		Reporter
+	}{(*KFAC)(nil), (*Newton)(nil), (*Preconditioned)(nil)}
+)

@@ -6,11 +6,6 @@ import (
 	"github.com/secondorder/secondorder"
 )
 
-var (
-	_ Optimizer = (*RMSProp)(nil)
-	_ Reporter  = (*RMSProp)(nil)
-)
-
 // Defaults of RMSProp.
 const (
 	// DefaultRMSPropRate is η (Keras, PyTorch and TensorFlow's default).
@@ -58,8 +53,7 @@ func (o *RMSProp) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (o *RMSProp) Step(layers []*secondorder.Layer) error {
-	checkLayers("RMSProp", layers)
-	if err := o.Validate(); err != nil {
+	if err := startStep("RMSProp", layers, o); err != nil {
 		return err
 	}
 	eta, rho := orFloat(o.Rate, DefaultRMSPropRate), orFloat(o.Rho, DefaultRMSPropRho)

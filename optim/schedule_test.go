@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // TestScheduleValues checks the schedules against their closed forms at
@@ -78,11 +79,8 @@ func TestScheduleDrivesRate(t *testing.T) {
 		opt := &Newton{Rules: Rules{Rate: eta, Schedule: sched, ExtraRate: extraRate, Damping: 0.1}}
 		ref := &Newton{Rules: Rules{Rate: 1, Damping: 0.1}} // the unit step U, on a copy
 		for step := 0; step < 5; step++ {
-			net.forward()
-			net.backward()
-			idx := net.backGN()
-			l.BackExamples = idx
-			g := randVec(rng, 2)
+			idx := net.fillGNIndexed()
+			g := testutil.RandVec(rng, 2)
 			l.Extra = []secondorder.Param{{Name: "gamma", Value: mat.NewVecDense(2, []float64{1, -1}), Grad: g}}
 			c := &secondorder.Layer{W: mat.DenseCopyOf(l.W), B: mat.VecDenseCopyOf(l.B), Input: l.Input, Grad: l.Grad,
 				Back: l.Back, BackScale: l.BackScale, BackExamples: idx, GradW: l.GradW, GradB: l.GradB}

@@ -4,11 +4,6 @@ import (
 	"github.com/secondorder/secondorder"
 )
 
-var (
-	_ Optimizer = (*SGD)(nil)
-	_ Reporter  = (*SGD)(nil)
-)
-
 // DefaultSGDRate is the learning rate of SGD and Centered when Rate is zero.
 const DefaultSGDRate = 0.01
 
@@ -44,8 +39,7 @@ func (s *SGD) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (s *SGD) Step(layers []*secondorder.Layer) error {
-	checkLayers("SGD", layers)
-	if err := s.Validate(); err != nil {
+	if err := startStep("SGD", layers, s); err != nil {
 		return err
 	}
 	eta, mu := orFloat(s.Rate, DefaultSGDRate), s.Momentum

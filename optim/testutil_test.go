@@ -1,16 +1,21 @@
 package optim
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 )
+
+// randDense returns an r×c matrix of values drawn from N(0, 1).
+func randDense(rng *rand.Rand, r, c int) *mat.Dense { return testutil.RandDense(rng, r, c, 1) }
 
 // Hand-made test problems whose records are filled without package nn.
 
@@ -37,7 +42,7 @@ func newHandLinear(rng *rand.Rand, n, in, out int) *handLinear {
 			x.Set(i, j, off+scale*rng.NormFloat64())
 		}
 	}
-	wTrue, bTrue := randDense(rng, out, in), randVec(rng, out)
+	wTrue, bTrue := randDense(rng, out, in), testutil.RandVec(rng, out)
 	y := mat.NewDense(n, out, nil)
 	y.Mul(x, wTrue.T())
 	for i := 0; i < n; i++ {
@@ -143,6 +148,16 @@ func checkDecreases(t *testing.T, p handProblem, opt Optimizer, steps int, frac 
 	}
 }
 
+// checkTrainsHandModels requires full-batch steps to bring the risk of a
+// newHandLinear problem below 1% of its initial value in 300 steps of
+// linear, and that of a newHandTwoLayer problem below 30% in 200 steps of
+// twoLayer (checkDecreases), both problems drawn from rng.
+func checkTrainsHandModels(t *testing.T, rng *rand.Rand, linear, twoLayer Optimizer) {
+	t.Helper()
+	checkDecreases(t, newHandLinear(rng, 64, 5, 2), linear, 300, 0.01)
+	checkDecreases(t, newHandTwoLayer(rng, 50, 4, 8, 3), twoLayer, 200, 0.3)
+}
+
 // checkNoAllocs requires Step to allocate nothing in steady state, after
 // warm steps.
 func checkNoAllocs(t *testing.T, layers []*secondorder.Layer, opt Optimizer, warm int) {
@@ -177,10 +192,17 @@ type settingsChecker interface {
 	Validate() error
 }
 
-// checkRefused requires Step to refuse opt's settings: an error starting
-// with prefix and containing want, the same error as Validate's, every
-// parameter of every layer (Extra included) unchanged and no update counted.
-func checkRefused(t *testing.T, opt settingsChecker, layers []*secondorder.Layer, prefix, want string) {
+// stepReporter is an optimizer that reports its updates.
+type stepReporter interface {
+	Optimizer
+	Reporter
+}
+
+// checkFailedStep requires opt.Step(layers) to fail: an error starting with
+// prefix and containing want, wrapping ErrMissingCapability exactly when
+// missing, with every parameter of every layer (Extra included) unchanged
+// and no update counted. It returns the error.
+func checkFailedStep(t *testing.T, opt stepReporter, layers []*secondorder.Layer, prefix, want string, missing bool) error {
 	t.Helper()
 	var before [][]float64
 	for _, l := range layers {
@@ -190,17 +212,95 @@ func checkRefused(t *testing.T, opt settingsChecker, layers []*secondorder.Layer
 	if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), want) {
 		t.Errorf("Step: error %v, want %q... %q", err, prefix, want)
 	}
-	if verr := opt.Validate(); verr == nil || err == nil || verr.Error() != err.Error() {
-		t.Errorf("Validate: %v, want the error of Step, %v", verr, err)
+	if errors.Is(err, ErrMissingCapability) != missing {
+		t.Errorf("Step: error %v wraps ErrMissingCapability: %v, want %v", err, !missing, missing)
 	}
 	for k, l := range layers {
 		if !assert.Equal(t, before[k], flatParams(l)) {
-			t.Errorf("layer %d: parameters changed by a refused step", k)
+			t.Errorf("layer %d: parameters changed by a failed step", k)
 		}
 	}
 	if n := opt.Report().Updates; n != 0 {
-		t.Errorf("refused step counted: Updates = %d", n)
+		t.Errorf("failed step counted: Updates = %d", n)
 	}
+	return err
+}
+
+// checkRefused requires Step to refuse opt's settings (checkFailedStep)
+// with the same error as Validate's.
+func checkRefused(t *testing.T, opt settingsChecker, layers []*secondorder.Layer, prefix, want string) {
+	t.Helper()
+	err := checkFailedStep(t, opt, layers, prefix, want, false)
+	if verr := opt.Validate(); verr == nil || err == nil || verr.Error() != err.Error() {
+		t.Errorf("Validate: %v, want the error of Step, %v", verr, err)
+	}
+}
+
+// refusal is a setting that Validate and Step must refuse, with a fragment
+// of the error naming it.
+type refusal[T any] struct {
+	opt  T
+	want string
+}
+
+// checkRefusals requires Step to refuse every setting of cases
+// (checkRefused, each on a fresh record from layer, errors prefixed
+// "optim: name: "), and the zero value of the optimizer to be valid.
+func checkRefusals[T any, P interface {
+	*T
+	settingsChecker
+}](t *testing.T, name string, layer func() *secondorder.Layer, cases []refusal[T]) {
+	t.Helper()
+	for _, tc := range cases {
+		opt := tc.opt
+		checkRefused(t, P(&opt), []*secondorder.Layer{layer()}, "optim: "+name+": ", tc.want)
+	}
+	var ok T
+	assert.NoError(t, P(&ok).Validate(), "zero value")
+}
+
+// randRecord returns a layer out×in with a batch of n random inputs (column
+// means far from zero) and gradients, GradW and GradB filled from them, and
+// one Extra parameter.
+func randRecord(rng *rand.Rand, n, in, out int) *secondorder.Layer {
+	x := randDense(rng, n, in)
+	for j := 0; j < in; j++ {
+		off := 3 * rng.NormFloat64()
+		for i := 0; i < n; i++ {
+			x.Set(i, j, x.At(i, j)+off)
+		}
+	}
+	l := &secondorder.Layer{
+		W: randDense(rng, out, in), B: testutil.RandVec(rng, out), Input: x, Grad: randDense(rng, n, out),
+		Extra: []secondorder.Param{{Name: "beta", Value: testutil.RandVec(rng, 2), Grad: testutil.RandVec(rng, 2)}},
+	}
+	l.ComputeParamGrads()
+	return l
+}
+
+// centeredGrads returns, computed example by example from the record's
+// Input and Grad (n rows), the input mean h̄ = (1/n) Σ_i h_i and the
+// centered gradients ΔW = (1/n) Σ_i g_i (h_i − h̄)ᵀ and Δb = (1/n) Σ_i g_i.
+func centeredGrads(l *secondorder.Layer) (hbar []float64, dw *mat.Dense, db *mat.VecDense) {
+	n, in := l.Input.Dims()
+	_, out := l.Grad.Dims()
+	hbar = make([]float64, in)
+	for i := 0; i < n; i++ {
+		for j := 0; j < in; j++ {
+			hbar[j] += l.Input.At(i, j) / float64(n)
+		}
+	}
+	dw, db = mat.NewDense(out, in, nil), mat.NewVecDense(out, nil)
+	for i := 0; i < n; i++ {
+		for o := 0; o < out; o++ {
+			g := l.Grad.At(i, o)
+			db.SetVec(o, db.AtVec(o)+g/float64(n))
+			for j := 0; j < in; j++ {
+				dw.Set(o, j, dw.At(o, j)+g*(l.Input.At(i, j)-hbar[j])/float64(n))
+			}
+		}
+	}
+	return hbar, dw, db
 }
 
 // flatParams returns W (row by row), B and each Extra value of l in one
@@ -222,54 +322,4 @@ func flatParams(l *secondorder.Layer) []float64 {
 		}
 	}
 	return s
-}
-
-// flatGrads is flatParams for GradW, GradB and the Extra gradients.
-func flatGrads(l *secondorder.Layer) []float64 {
-	m := &secondorder.Layer{W: l.GradW, B: l.GradB}
-	for _, p := range l.Extra {
-		m.Extra = append(m.Extra, secondorder.Param{Value: p.Grad})
-	}
-	return flatParams(m)
-}
-
-// elemLayer returns a 3×4 layer with one Extra parameter of length 2 and
-// random values. With strided, W and GradW are views with stride ≠ 4 and B,
-// GradB and the Extra vectors are columns of matrices (Inc ≠ 1).
-func elemLayer(rng *rand.Rand, strided bool) *secondorder.Layer {
-	mat3x4 := func() *mat.Dense {
-		if strided {
-			return randDense(rng, 3, 7).Slice(0, 3, 2, 6).(*mat.Dense)
-		}
-		return randDense(rng, 3, 4)
-	}
-	vec := func(n int) *mat.VecDense {
-		if strided {
-			return randDense(rng, n, 3).ColView(1).(*mat.VecDense)
-		}
-		return randVec(rng, n)
-	}
-	return &secondorder.Layer{
-		W: mat3x4(), B: vec(3), GradW: mat3x4(), GradB: vec(3),
-		Extra: []secondorder.Param{{Name: "gamma", Value: vec(2), Grad: vec(2)}},
-	}
-}
-
-// refillGrads puts fresh random values into every gradient of l, in place.
-func refillGrads(rng *rand.Rand, l *secondorder.Layer) {
-	r, c := l.GradW.Dims()
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			l.GradW.Set(i, j, rng.NormFloat64())
-		}
-	}
-	vecs := []*mat.VecDense{l.GradB}
-	for _, p := range l.Extra {
-		vecs = append(vecs, p.Grad)
-	}
-	for _, v := range vecs {
-		for i := 0; i < v.Len(); i++ {
-			v.SetVec(i, rng.NormFloat64())
-		}
-	}
 }

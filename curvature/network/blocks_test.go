@@ -8,6 +8,7 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -54,11 +55,11 @@ func TestSuite5_BlockEqualsFullDiagonal(t *testing.T) {
 				var got, want mat.SymDense
 				curvature.DenseBlock(&got, rec)
 				curvature.LayerBlock(&want, &full, off, l)
-				equalApprox(t, fmt.Sprintf("%s/layer %d", name, l), &got, &want, 1e-15, 1e-12)
+				testutil.EqualApprox(t, fmt.Sprintf("%s/layer %d", name, l), &got, &want, 1e-15, 1e-12)
 				if v.bp.Estimator == FisherEmpirical {
 					var emp mat.SymDense
 					curvature.DenseEmpiricalBlock(&emp, rec)
-					equalApprox(t, fmt.Sprintf("%s/layer %d/EmpiricalBlock", name, l), &emp, &want, 1e-15, 1e-12)
+					testutil.EqualApprox(t, fmt.Sprintf("%s/layer %d/EmpiricalBlock", name, l), &emp, &want, 1e-15, 1e-12)
 				}
 			}
 		}

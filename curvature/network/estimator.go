@@ -6,6 +6,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/matutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -145,7 +146,7 @@ func (b *Backprop) sample(net *nn.Network, loss nn.Loss) {
 		loss.Sample(&b.ys, o, b.Rand)
 		loss.GradA(&b.g, o, &b.ys)
 		for i := 0; i < n; i++ {
-			copy(rowOf(&b.v, j*n+i), rowOf(&b.g, i))
+			copy(matutil.Row(&b.v, j*n+i), matutil.Row(&b.g, i))
 			b.idx[j*n+i] = i
 		}
 	}

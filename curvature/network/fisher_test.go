@@ -5,6 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -29,16 +30,16 @@ func TestSuite4_FisherEqualsGN(t *testing.T) {
 			name := c.name + "/" + s.String()
 			_, quadratic := c.loss.(nn.Quadratic)
 			if quadratic || s == nn.SplitLogits {
-				equalApprox(t, name, &g, &f, 0, 1e-12)
+				testutil.EqualApprox(t, name, &g, &f, 0, 1e-12)
 				continue
 			}
-			if d := relDiff(&g, &f); d < 1e-2 {
+			if d := testutil.RelDiff(&g, &f); d < 1e-2 {
 				t.Errorf("%s: GN and Fisher agree to %g, want them to differ", name, d)
 			}
 		}
 		// The Fisher is the same matrix written at either split.
 		var fo mat.SymDense
 		GaussNewtonMatrix(&fo, net, c.loss, X, nil, nn.Fisher, nn.SplitOutputs)
-		equalApprox(t, c.name+"/Fisher at outputs vs logits", &fo, &f, 0, 1e-12)
+		testutil.EqualApprox(t, c.name+"/Fisher at outputs vs logits", &fo, &f, 0, 1e-12)
 	}
 }

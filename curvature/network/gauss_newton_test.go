@@ -5,6 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -21,7 +22,7 @@ func TestSuite3_GNEqualsHessianLinearModel(t *testing.T) {
 	for _, s := range splits {
 		g.Reset()
 		GaussNewtonMatrix(&g, net, c.loss, X, Y, nn.GaussNewton, s)
-		equalApprox(t, s.String(), &g, &h, 0, 1e-12)
+		testutil.EqualApprox(t, s.String(), &g, &h, 0, 1e-12)
 	}
 }
 
@@ -41,9 +42,9 @@ func TestSuite3_GNEqualsHessianZeroResidual(t *testing.T) {
 		for _, s := range splits {
 			var g, r mat.SymDense
 			GaussNewtonMatrix(&g, net, c.loss, X, Y, nn.GaussNewton, s)
-			equalApprox(t, c.name+"/"+s.String(), &g, &h, 0, 1e-12)
+			testutil.EqualApprox(t, c.name+"/"+s.String(), &g, &h, 0, 1e-12)
 			ResidualMatrix(&r, net, c.loss, X, Y, s)
-			if m := maxAbs(&r); m > 1e-14 {
+			if m := testutil.MaxAbs(&r); m > 1e-14 {
 				t.Errorf("%s/%v: residual at zero residual has max |r| = %g", c.name, s, m)
 			}
 		}
@@ -63,7 +64,7 @@ func TestSuite3_HessianMinusGNIsResidual(t *testing.T) {
 		net, X, Y := setup(c, 5, uint64(80+ci))
 		var h mat.SymDense
 		HessianMatrix(&h, net, c.loss, X, Y)
-		scale := maxAbs(&h)
+		scale := testutil.MaxAbs(&h)
 		for _, s := range splits {
 			name := c.name + "/" + s.String()
 			var g, r, rop mat.SymDense
@@ -72,8 +73,8 @@ func TestSuite3_HessianMinusGNIsResidual(t *testing.T) {
 			NewResidualOperator(net, c.loss, X, Y, s).Dense(&rop)
 			var diff mat.Dense
 			diff.Sub(&h, &g)
-			equalApprox(t, name+": H−G vs residual", &diff, &r, 1e-11*scale, 0)
-			equalApprox(t, name+": R-op residual vs forward residual", &rop, &r, 1e-11*scale, 0)
+			testutil.EqualApprox(t, name+": H−G vs residual", &diff, &r, 1e-11*scale, 0)
+			testutil.EqualApprox(t, name+": R-op residual vs forward residual", &rop, &r, 1e-11*scale, 0)
 			if mat.Norm(&r, 2) < 1e-3*mat.Norm(&h, 2) {
 				t.Errorf("%s: residual is negligible (‖r‖ = %g, ‖H‖ = %g): the test cannot fail", name, mat.Norm(&r, 2), mat.Norm(&h, 2))
 			}

@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/kron"
 	"github.com/secondorder/secondorder/nn"
 )
@@ -72,14 +73,14 @@ func TestSuite2_HessianClosedForm(t *testing.T) {
 		p := net.NumParams()
 		want := mat.NewDense(p, p, nil)
 		for i := 0; i < n; i++ {
-			ht := augmented(X.RawRowView(i))
+			ht := testutil.Augmented(X.RawRowView(i))
 			hh := mat.NewDense(len(ht), len(ht), nil)
 			hh.Outer(1/float64(n), mat.NewVecDense(len(ht), ht), mat.NewVecDense(len(ht), ht))
 			var term mat.Dense
 			kron.Product(&term, hh, tc.d(F.RawRowView(i), Y.RawRowView(i)))
 			want.Add(want, &term)
 		}
-		equalApprox(t, tc.name, &h, want, 1e-15, 1e-12)
+		testutil.EqualApprox(t, tc.name, &h, want, 1e-15, 1e-12)
 	}
 }
 
@@ -112,11 +113,11 @@ func TestSuite2_HessianFD(t *testing.T) {
 		want := mat.NewDense(p, p, nil)
 		fd.Jacobian(want, paramGradient(net, c.loss, X, Y), theta, &fd.JacobianSettings{Formula: fd.Central, Step: 1e-5})
 		net.SetParams(theta)
-		equalApprox(t, c.name, &h, want, 1e-7, 1e-6)
+		testutil.EqualApprox(t, c.name, &h, want, 1e-7, 1e-6)
 
 		op := NewHessianOperator(net, c.loss, X, Y)
 		rng := newRand(uint64(50 + ci))
-		u, v := randVec(rng, p), randVec(rng, p)
+		u, v := testutil.RandVec(rng, p), testutil.RandVec(rng, p)
 		var hu, hv mat.VecDense
 		op.MulVec(&hu, u)
 		op.MulVec(&hv, v)

@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/matutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -40,7 +41,7 @@ func Jacobians(net *nn.Network, X mat.Matrix, s nn.Split) []*mat.Dense {
 		case nn.SplitOutputs:
 			nn.Jacobian(jphi, o, i)
 			for j := 0; j < k; j++ {
-				copy(rowOf(v, i*k+j), rowOf(jphi, j))
+				copy(matutil.Row(v, i*k+j), matutil.Row(jphi, j))
 			}
 		default:
 			panic(fmt.Sprintf("network: Jacobians: unknown %v", s))
@@ -57,21 +58,10 @@ func Jacobians(net *nn.Network, X mat.Matrix, s nn.Split) []*mat.Dense {
 		J[i] = mat.NewDense(k, off[len(off)-1], nil)
 	}
 	for l, rec := range recs {
-		out, in := rec.Dims()
 		for i := 0; i < n; i++ {
-			h := rowOf(rec.Input, i)
+			h := matutil.Row(rec.Input, i)
 			for j := 0; j < k; j++ {
-				g := rowOf(rec.Back, i*k+j)
-				jr := rowOf(J[i], j)[off[l]:off[l+1]]
-				for c := 0; c <= in; c++ {
-					hc := 1.0
-					if c < in {
-						hc = h[c]
-					}
-					for q, gv := range g {
-						jr[c*out+q] = hc * gv
-					}
-				}
+				kronRow(matutil.Row(J[i], j)[off[l]:off[l+1]], h, matutil.Row(rec.Back, i*k+j))
 			}
 		}
 	}
@@ -103,10 +93,10 @@ func GaussNewtonMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y ma
 	n, k := o.Dims()
 	y := o.F
 	if Y != nil {
-		y = asDense(Y)
+		y = matutil.AsDense(Y)
 	}
 	_, p := J[0].Dims()
-	reuseSym(dst, p, "GaussNewtonMatrix")
+	matutil.ReuseSym("network", dst, p, "GaussNewtonMatrix")
 	d := mat.NewDense(k, k, nil)
 	var dj mat.Dense
 	acc := mat.NewDense(p, p, nil)
@@ -122,7 +112,7 @@ func GaussNewtonMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y ma
 		acc.Add(acc, &t)
 	}
 	acc.Scale(1/float64(n), acc)
-	symFromDense(dst, acc, "GaussNewtonMatrix")
+	matutil.SymFromDense("network", dst, acc, "GaussNewtonMatrix")
 }
 
 // FisherMatrix writes into dst the full Fisher information matrix of the
@@ -145,21 +135,26 @@ func EmpiricalFisherMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, 
 	p := st.dim()
 	z := mat.NewDense(st.n, p, nil)
 	for l := range st.w {
-		out, in := st.w[l].Dims()
 		for i := 0; i < st.n; i++ {
-			h, g := rowOf(st.h[l], i), rowOf(st.grad[l], i)
-			zr := rowOf(z, i)[st.off[l]:st.off[l+1]]
-			for c := 0; c <= in; c++ {
-				hc := 1.0
-				if c < in {
-					hc = h[c]
-				}
-				for q, gv := range g {
-					zr[c*out+q] = hc * gv
-				}
-			}
+			kronRow(matutil.Row(z, i)[st.off[l]:st.off[l+1]], matutil.Row(st.h[l], i), matutil.Row(st.grad[l], i))
 		}
 	}
-	reuseSym(dst, p, "EmpiricalFisherMatrix")
+	matutil.ReuseSym("network", dst, p, "EmpiricalFisherMatrix")
 	dst.SymOuterK(1/float64(st.n), z.T())
+}
+
+// kronRow writes h̃ ⊗ g, h̃ = (h, 1), into dst of length (len(h)+1)·len(g):
+// vec(g h̃ᵀ), a layer's part of a parameter gradient or jacobian row in the
+// order of θ = [vec(W); b].
+func kronRow(dst, h, g []float64) {
+	out, in := len(g), len(h)
+	for c := 0; c <= in; c++ {
+		hc := 1.0
+		if c < in {
+			hc = h[c]
+		}
+		for q, gv := range g {
+			dst[c*out+q] = hc * gv
+		}
+	}
 }

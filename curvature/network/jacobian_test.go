@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -35,7 +36,7 @@ func TestJacobiansFD(t *testing.T) {
 					}
 				}, theta, &fd.JacobianSettings{Formula: fd.Central, Step: 1e-6})
 				net.SetParams(theta)
-				equalApprox(t, c.name+"/"+s.String(), J[i], want, 1e-8, 1e-7)
+				testutil.EqualApprox(t, c.name+"/"+s.String(), J[i], want, 1e-8, 1e-7)
 			}
 		}
 	}

@@ -6,7 +6,9 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -28,17 +30,30 @@ func TestSuite6_KFACExactOneExample(t *testing.T) {
 				curvature.OutputFactor(&g, rec)
 				curvature.DenseKFAC(&kfac, &a, &g)
 				curvature.DenseBlock(&exact, rec)
-				equalApprox(t, name, &kfac, &exact, 1e-15, 1e-12)
+				testutil.EqualApprox(t, name, &kfac, &exact, 1e-15, 1e-12)
 
 				var ge, emp mat.SymDense
 				kfac.Reset()
 				curvature.EmpiricalOutputFactor(&ge, rec)
 				curvature.DenseKFAC(&kfac, &a, &ge)
 				curvature.DenseEmpiricalBlock(&emp, rec)
-				equalApprox(t, name+"/empirical", &kfac, &emp, 1e-15, 1e-12)
+				testutil.EqualApprox(t, name+"/empirical", &kfac, &emp, 1e-15, 1e-12)
 			}
 		}
 	}
+}
+
+// kfacAndExact returns the K-FAC approximation Ā ⊗ G of the record's block
+// (InputFactor of its Input, OutputFactor) and the exact block
+// (DenseBlock), both dense.
+func kfacAndExact(rec *secondorder.Layer) (kfac, exact *mat.SymDense) {
+	var a, g mat.SymDense
+	curvature.InputFactor(&a, rec.Input)
+	curvature.OutputFactor(&g, rec)
+	kfac, exact = &mat.SymDense{}, &mat.SymDense{}
+	curvature.DenseKFAC(kfac, &a, &g)
+	curvature.DenseBlock(exact, rec)
+	return kfac, exact
 }
 
 // TestSuite6_KFACExactDeepLinear proves that K-FAC is exact for a deep
@@ -54,12 +69,8 @@ func TestSuite6_KFACExactDeepLinear(t *testing.T) {
 	for _, bp := range []Backprop{{Estimator: GGNExact}, {Estimator: FisherExact}} {
 		bp.Fill(net, c.loss, X, Y)
 		for l, rec := range net.Records() {
-			var a, g, kfac, exact mat.SymDense
-			curvature.InputFactor(&a, rec.Input)
-			curvature.OutputFactor(&g, rec)
-			curvature.DenseKFAC(&kfac, &a, &g)
-			curvature.DenseBlock(&exact, rec)
-			equalApprox(t, fmt.Sprintf("%v/layer %d", bp.Estimator, l), &kfac, &exact, 1e-15, 1e-12)
+			kfac, exact := kfacAndExact(rec)
+			testutil.EqualApprox(t, fmt.Sprintf("%v/layer %d", bp.Estimator, l), kfac, exact, 1e-15, 1e-12)
 		}
 	}
 }
@@ -77,17 +88,13 @@ func TestSuite6_KFACDiffersInGeneral(t *testing.T) {
 		bp := Backprop{Estimator: GGNExact}
 		bp.Fill(net, c.loss, X, Y)
 		for l, rec := range net.Records() {
-			var a, g, kfac, exact mat.SymDense
-			curvature.InputFactor(&a, rec.Input)
-			curvature.OutputFactor(&g, rec)
-			curvature.DenseKFAC(&kfac, &a, &g)
-			curvature.DenseBlock(&exact, rec)
+			kfac, exact := kfacAndExact(rec)
 			_, quadratic := c.loss.(nn.Quadratic)
 			if _, linear := c.acts[l].(nn.Identity); quadratic && linear && l == len(c.acts)-1 {
-				equalApprox(t, fmt.Sprintf("%s/output layer", c.name), &kfac, &exact, 1e-15, 1e-12)
+				testutil.EqualApprox(t, fmt.Sprintf("%s/output layer", c.name), kfac, exact, 1e-15, 1e-12)
 				continue
 			}
-			if d := relDiff(&kfac, &exact); d < 1e-3 {
+			if d := testutil.RelDiff(kfac, exact); d < 1e-3 {
 				t.Errorf("%s/layer %d: K-FAC agrees with the exact block to %g", c.name, l, d)
 			}
 		}

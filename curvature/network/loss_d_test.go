@@ -7,6 +7,7 @@ import (
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -89,7 +90,7 @@ func TestSuite1_LossD_GNIsHessianOfLinearisedLoss(t *testing.T) {
 			f := linearisedRisk(c.loss, o.Act, z, J, Y, atLogits)
 			var want mat.SymDense
 			fd.Hessian(&want, f, make([]float64, gn.SymmetricDim()), &fd.Settings{Formula: fd.Central, Step: 1e-4})
-			equalApprox(t, c.name+"/"+s.String(), &gn, &want, 1e-6, 1e-5)
+			testutil.EqualApprox(t, c.name+"/"+s.String(), &gn, &want, 1e-6, 1e-5)
 		}
 	}
 }
@@ -171,6 +172,6 @@ func TestSuite1_FisherDIsExpectationOverModel(t *testing.T) {
 				want.SymRankOne(want, oc.p/float64(n), g)
 			}
 		}
-		equalApprox(t, c.name, &fisher, want, 1e-14, 1e-12)
+		testutil.EqualApprox(t, c.name, &fisher, want, 1e-14, 1e-12)
 	}
 }

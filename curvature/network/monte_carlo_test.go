@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/internal/testutil"
 )
 
 // TestSuite7_MonteCarloFisherConverges proves that the Monte-Carlo Fisher
@@ -53,7 +54,7 @@ func TestSuite7_MonteCarloFisherConverges(t *testing.T) {
 					}
 				}
 				g2[l][i] = math.Pow(mat.Norm(gi, 2), 2)
-				ht := augmented(rec.Input.RawRowView(i))
+				ht := testutil.Augmented(rec.Input.RawRowView(i))
 				h4 = append(h4, math.Pow(floats.Dot(ht, ht), 2))
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/matutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -80,7 +81,7 @@ func NewHessianOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) *Operato
 			continue
 		}
 		loss.DLogits(op.m[i], nn.GaussNewton, nn.SplitOutputs, o, st.y, i)
-		contraction(c, o.Act, rowOf(o.A, i), rowOf(o.F, i), rowOf(st.gradF, i))
+		contraction(c, o.Act, matutil.Row(o.A, i), matutil.Row(o.F, i), matutil.Row(st.gradF, i))
 		op.m[i].Add(op.m[i], c)
 	}
 	return op
@@ -148,7 +149,7 @@ func NewResidualOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, s nn.Sp
 	}
 	for i := range op.m {
 		op.m[i] = mat.NewDense(st.k, st.k, nil)
-		contraction(op.m[i], o.Act, rowOf(o.A, i), rowOf(o.F, i), rowOf(st.gradF, i))
+		contraction(op.m[i], o.Act, matutil.Row(o.A, i), matutil.Row(o.F, i), matutil.Row(st.gradF, i))
 	}
 	return op
 }
@@ -204,7 +205,7 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 	if v.Len() != p {
 		panic(fmt.Sprintf("network: Operator.MulVec: vector has length %d, want %d", v.Len(), p))
 	}
-	reuseVec(dst, p, "Operator.MulVec")
+	matutil.ReuseVec("network", dst, p, "Operator.MulVec")
 	L := st.layers()
 	st.unpack(v, op.vw, op.vb)
 
@@ -217,7 +218,7 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 			ra.Add(ra, op.rt[l])
 		}
 		for i := 0; i < st.n; i++ {
-			r := rowOf(ra, i)
+			r := matutil.Row(ra, i)
 			for j := range r {
 				r[j] += op.vb[l][j]
 			}
@@ -236,10 +237,10 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 		if m == nil {
 			continue
 		}
-		y, x := rowOf(last, i), rowOf(op.ra[L-1], i)
+		y, x := matutil.Row(last, i), matutil.Row(op.ra[L-1], i)
 		for p := range y {
 			s := 0.0
-			for q, mv := range rowOf(m, p) {
+			for q, mv := range matutil.Row(m, p) {
 				s += mv * x[q]
 			}
 			y[p] = s
@@ -260,7 +261,7 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 			op.dvb[l][j] = 0
 		}
 		for i := 0; i < st.n; i++ {
-			for j, x := range rowOf(rg, i) {
+			for j, x := range matutil.Row(rg, i) {
 				op.dvb[l][j] += x
 			}
 		}
@@ -281,8 +282,8 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 		if op.grads {
 			e := st.acts[l-1].(nn.Elementwise)
 			for i := 0; i < st.n; i++ {
-				pr, a, f := rowOf(prev, i), rowOf(st.a[l-1], i), rowOf(st.f[l-1], i)
-				ra, gh := rowOf(op.ra[l-1], i), rowOf(op.gh[l], i)
+				pr, a, f := matutil.Row(prev, i), matutil.Row(st.a[l-1], i), matutil.Row(st.f[l-1], i)
+				ra, gh := matutil.Row(op.ra[l-1], i), matutil.Row(op.gh[l], i)
 				for j := range pr {
 					pr[j] += e.Deriv2(a[j], f[j]) * ra[j] * gh[j]
 				}
@@ -330,7 +331,7 @@ func (op *Operator) Dense(dst *mat.SymDense) {
 		e.SetVec(q, 0)
 		full.SetCol(q, col.RawVector().Data)
 	}
-	symFromDense(dst, full, "Operator.Dense")
+	matutil.SymFromDense("network", dst, full, "Operator.Dense")
 }
 
 // HessianMatrix writes into dst the full Hessian of the risk with respect

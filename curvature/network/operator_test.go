@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -39,7 +40,7 @@ func TestSuite8_ProductsMatchDense(t *testing.T) {
 		net, X, Y := setup(c, 5, uint64(160+ci))
 		rng := newRand(uint64(170 + ci))
 		p := net.NumParams()
-		vs := []*mat.VecDense{randVec(rng, p), randVec(rng, p), randVec(rng, p)}
+		vs := []*mat.VecDense{testutil.RandVec(rng, p), testutil.RandVec(rng, p), testutil.RandVec(rng, p)}
 		var fisher mat.SymDense
 		FisherMatrix(&fisher, net, c.loss, X)
 		fop := NewGaussNewtonOperator(net, c.loss, X, nil, nn.Fisher, nn.SplitLogits)

@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -17,7 +18,7 @@ func TestPanics(t *testing.T) {
 	expectPanic(t, "MulVec length", func() {
 		NewHessianOperator(net, cases[0].loss, X, Y).MulVec(&mat.VecDense{}, mat.NewVecDense(3, nil))
 	}, "vector has length 3")
-	expectPanicFrom(t, "MulDirections count", func() {
+	testutil.ExpectPanicFrom(t, "MulDirections count", func() {
 		d := secondorder.NewLayout(net.Records()).Directions()
 		_ = NewHessianOperator(net, cases[0].loss, X, Y).MulDirections(d, d[:2])
 	}, "secondorder: ", "2 directions, want 3")

@@ -1,7 +1,6 @@
 package network
 
 import (
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -14,7 +13,7 @@ import (
 // rebuild the network from its affine maps refuse networks with batch
 // normalisation or whitening instead of returning wrong matrices.
 func TestRefusesNonPlainNetworks(t *testing.T) {
-	rng := rand.New(rand.NewPCG(4, 4))
+	rng := newRand(4)
 	x := mat.NewDense(6, 4, nil)
 	x.Apply(func(_, _ int, _ float64) float64 { return rng.Float64() }, x)
 	for _, tc := range []struct {

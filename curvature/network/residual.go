@@ -5,6 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/secondorder/internal/matutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -47,7 +48,7 @@ func ResidualMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.M
 		w = st.grad[L-1]
 	}
 	p := st.dim()
-	reuseSym(dst, p, "ResidualMatrix")
+	matutil.ReuseSym("network", dst, p, "ResidualMatrix")
 	jf := newJetForward(st)
 	first := make([]*jet, p)
 	for q := 0; q < p; q++ {
@@ -58,7 +59,7 @@ func ResidualMatrix(dst *mat.SymDense, net *nn.Network, loss nn.Loss, X, Y mat.M
 			z := jf.second(first[q], first[r], atLogits)
 			v := 0.0
 			for i := 0; i < st.n; i++ {
-				wi, zi := rowOf(w, i), rowOf(z, i)
+				wi, zi := matutil.Row(w, i), matutil.Row(z, i)
 				for j := range wi {
 					v += wi[j] * zi[j]
 				}
@@ -181,9 +182,9 @@ func (jf *jetForward) second(u, v *jet, atLogits bool) *mat.Dense {
 	z := mat.NewDense(n, k, nil)
 	act.Backward(z, d2a, st.a[L-1], st.f[L-1], nil)
 	for i := 0; i < n; i++ {
-		a, f := rowOf(st.a[L-1], i), rowOf(st.f[L-1], i)
-		x, y := rowOf(u.da[L-1], i), rowOf(v.da[L-1], i)
-		zr := rowOf(z, i)
+		a, f := matutil.Row(st.a[L-1], i), matutil.Row(st.f[L-1], i)
+		x, y := matutil.Row(u.da[L-1], i), matutil.Row(v.da[L-1], i)
+		zr := matutil.Row(z, i)
 		switch act := act.(type) {
 		case nn.Elementwise:
 			for j := range zr {
