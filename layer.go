@@ -45,12 +45,12 @@ type Layer struct {
 	// its gradient of the risk. First-order optimizers update them like B;
 	// curvature-based optimizers, whose curvature covers only W and B, give
 	// them plain gradient steps and say so.
-	Extra []Param
+	Extra []ExtraParam
 }
 
-// Param is a parameter vector outside the affine map, with the gradient of
+// ExtraParam is a parameter vector outside the affine map, with the gradient of
 // the risk with respect to it, filled by the producer of the record.
-type Param struct {
+type ExtraParam struct {
 	Name  string
 	Value *mat.VecDense
 	Grad  *mat.VecDense

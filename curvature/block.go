@@ -71,30 +71,29 @@ var ErrNoEstimate = errors.New("curvature: block has no estimate yet (Refresh be
 // retry.Growth, for up to retry.Tries attempts in all (the zero value of
 // kron.Retry means 10 attempts and growth 10). It returns the damping of the
 // factorization in place, which is larger than lambda when it was raised,
-// or the last error. This is the one raise-and-refactorize loop of the
-// curvature-based optimizers.
+// or the last error. The loop is kron.Retry.Run, the module's one
+// raise-and-refactorize loop.
 func RefreshDamped(b Block, lambda float64, retry kron.Retry) (used float64, err error) {
 	if !(lambda >= 0) || math.IsInf(lambda, 1) {
 		panic(fmt.Sprintf("curvature: RefreshDamped: damping %g, want finite and ≥ 0", lambda))
 	}
-	tries, growth := retry.Tries, retry.Growth
-	if tries == 0 {
-		tries = 10
+	if retry.Tries == 0 {
+		retry.Tries = 10
 	}
-	if growth == 0 {
-		growth = 10
-	}
-	if tries < 1 || !(growth > 1) {
+	if retry.Tries < 1 || (retry.Growth != 0 && !(retry.Growth > 1)) {
 		panic(fmt.Sprintf("curvature: RefreshDamped: retry %+v, want Tries ≥ 1 and Growth > 1 (0 for the defaults)", retry))
 	}
-	for try := 1; ; try++ {
-		if err = b.Refresh(lambda); err == nil || err == ErrNoEstimate || try == tries {
-			return lambda, err
+	noEstimate := false
+	used, err = retry.Run(lambda, 1e-10*b.Scale(), func(lambda float64) error {
+		err := b.Refresh(lambda)
+		if err == ErrNoEstimate {
+			noEstimate = true
+			return nil // stop: nothing to factorize
 		}
-		if lambda == 0 {
-			lambda = 1e-10 * b.Scale()
-		} else {
-			lambda *= growth
-		}
+		return err
+	})
+	if noEstimate {
+		return used, ErrNoEstimate
 	}
+	return used, err
 }

@@ -90,8 +90,7 @@ func (m *AugmentedInverse) factorize(s mat.Symmetric, mu mat.Vector, damping flo
 	for i := range m.mu {
 		m.mu[i] = mu.AtVec(i)
 	}
-	tries := m.Retry.tries()
-	for try := 1; ; try++ {
+	damping, err := m.Retry.Run(damping, 0, func(damping float64) error {
 		d := 1 + damping
 		m.chol.load(s)
 		m.chol.addDiag(damping)
@@ -100,17 +99,18 @@ func (m *AugmentedInverse) factorize(s mat.Symmetric, mu mat.Vector, damping flo
 		} else {
 			m.chol.addRankOne(-1/d, m.mu)
 		}
-		if m.chol.factor() {
-			m.d = d
-			m.damping = damping
-			m.ok = true
-			return nil
-		}
-		if try >= tries || damping == 0 {
+		if !m.chol.factor() {
 			return &FactorError{Factor: "C'", Damping: damping, Err: ErrNotPositiveDefinite}
 		}
-		damping *= m.Retry.growth()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	m.d = 1 + damping
+	m.damping = damping
+	m.ok = true
+	return nil
 }
 
 // Dim returns n, the size of h; M is (n+1)×(n+1).

@@ -42,8 +42,8 @@ func LogDet(a, b mat.Matrix) (logdet, sign float64) {
 	return float64(nb)*la + float64(na)*lb, sign
 }
 
-// Norm returns the Frobenius norm ‖A⊗B‖_F = ‖A‖_F ‖B‖_F, for factors of any
+// FrobeniusNorm returns the Frobenius norm ‖A⊗B‖_F = ‖A‖_F ‖B‖_F, for factors of any
 // shape, at cost O(mn + pq).
-func Norm(a, b mat.Matrix) float64 {
+func FrobeniusNorm(a, b mat.Matrix) float64 {
 	return mat.Norm(a, 2) * mat.Norm(b, 2)
 }

@@ -97,7 +97,7 @@ func TestIdentities(t *testing.T) {
 		a := randDense(rng, s.m, s.n)
 		b := randDense(rng, s.p, s.q)
 		k := kronDense(a, b)
-		if got, want := kron.Norm(a, b), mat.Norm(k, 2); !scalar.EqualWithinAbsOrRel(got, want, tol, tol) {
+		if got, want := kron.FrobeniusNorm(a, b), mat.Norm(k, 2); !scalar.EqualWithinAbsOrRel(got, want, tol, tol) {
 			t.Errorf("Norm %v×%v: got %v, want %v", s, s, got, want)
 		}
 		if s.m != s.n || s.p != s.q {

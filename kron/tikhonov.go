@@ -63,19 +63,13 @@ func (f *FactoredTikhonov) Factorize(a, b mat.Symmetric, lambda float64) error {
 			f.pi = math.Sqrt(ta / tb)
 		}
 	}
-	tries := f.Retry.tries()
-	for try := 1; ; try++ {
-		err := f.factorize(a, b, lambda)
-		if err == nil {
-			f.damping = lambda
-			f.k.ok = true
-			return nil
-		}
-		if try >= tries || lambda == 0 {
-			return err
-		}
-		lambda *= f.Retry.growth()
+	lambda, err := f.Retry.Run(lambda, 0, func(lambda float64) error { return f.factorize(a, b, lambda) })
+	if err != nil {
+		return err
 	}
+	f.damping = lambda
+	f.k.ok = true
+	return nil
 }
 
 func (f *FactoredTikhonov) factorize(a, b mat.Symmetric, lambda float64) error {

@@ -224,6 +224,28 @@ type Retry struct {
 
 func (r Retry) tries() int { return max(r.Tries, 1) }
 
+// Run is the one raise-the-damping loop of the module: it calls attempt
+// with the damping lambda and, while attempt fails, again with the damping
+// raised, multiplied by Growth or, from zero, set to floor (a zero damping
+// is not retried when floor ≤ 0), up to Tries attempts in all. It returns
+// the damping of the last attempt and that attempt's error (nil on
+// success). FactoredTikhonov, AugmentedInverse and curvature.RefreshDamped
+// use it.
+func (r Retry) Run(lambda, floor float64, attempt func(lambda float64) error) (float64, error) {
+	tries, growth := r.tries(), r.growth()
+	for try := 1; ; try++ {
+		err := attempt(lambda)
+		if err == nil || try >= tries || (lambda == 0 && !(floor > 0)) {
+			return lambda, err
+		}
+		if lambda == 0 {
+			lambda = floor
+		} else {
+			lambda *= growth
+		}
+	}
+}
+
 func (r Retry) growth() float64 {
 	if r.Growth == 0 {
 		return 10

@@ -302,12 +302,12 @@ func (net *Network) SetNorm(l int, kind Norm) {
 		ly.norm = newNormState(kind, out)
 		ly.z = &mat.Dense{}
 		if kind == BatchNorm {
-			ly.rec.Extra = []secondorder.Param{
+			ly.rec.Extra = []secondorder.ExtraParam{
 				{Name: "gamma", Value: ly.norm.gamma, Grad: ly.norm.gradGamma},
 				{Name: "beta", Value: ly.norm.beta, Grad: ly.norm.gradBeta},
 			}
 		} else {
-			ly.rec.Extra = []secondorder.Param{{Name: "beta", Value: ly.norm.beta, Grad: ly.norm.gradBeta}}
+			ly.rec.Extra = []secondorder.ExtraParam{{Name: "beta", Value: ly.norm.beta, Grad: ly.norm.gradBeta}}
 		}
 	}
 	net.invalidate()

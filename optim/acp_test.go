@@ -384,7 +384,7 @@ func TestACPNonFiniteReturnsError(t *testing.T) {
 			clean := *bad
 			clean.Input, clean.Grad = mat.DenseCopyOf(bad.Input), mat.DenseCopyOf(bad.Grad)
 			clean.GradW, clean.GradB = mat.DenseCopyOf(bad.GradW), mat.VecDenseCopyOf(bad.GradB)
-			clean.Extra = []secondorder.Param{{Name: "beta", Value: bad.Extra[0].Value, Grad: mat.VecDenseCopyOf(bad.Extra[0].Grad)}}
+			clean.Extra = []secondorder.ExtraParam{{Name: "beta", Value: bad.Extra[0].Value, Grad: mat.VecDenseCopyOf(bad.Extra[0].Grad)}}
 			tc.poison(bad)
 			p0, p1 := flatParams(good), flatParams(bad)
 			updates := opt.Report().Updates

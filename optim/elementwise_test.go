@@ -79,7 +79,7 @@ func checkMatchesFormula(t *testing.T, rng *rand.Rand, opt Optimizer, strided bo
 func flatGrads(l *secondorder.Layer) []float64 {
 	m := &secondorder.Layer{W: l.GradW, B: l.GradB}
 	for _, p := range l.Extra {
-		m.Extra = append(m.Extra, secondorder.Param{Value: p.Grad})
+		m.Extra = append(m.Extra, secondorder.ExtraParam{Value: p.Grad})
 	}
 	return flatParams(m)
 }
@@ -102,7 +102,7 @@ func elemLayer(rng *rand.Rand, strided bool) *secondorder.Layer {
 	}
 	return &secondorder.Layer{
 		W: mat3x4(), B: vec(3), GradW: mat3x4(), GradB: vec(3),
-		Extra: []secondorder.Param{{Name: "gamma", Value: vec(2), Grad: vec(2)}},
+		Extra: []secondorder.ExtraParam{{Name: "gamma", Value: vec(2), Grad: vec(2)}},
 	}
 }
 
@@ -315,7 +315,7 @@ func TestCenteredEqualsSGDOnCenteredInputs(t *testing.T) {
 			}
 		}
 		l1.ComputeParamGrads()
-		l2 := &secondorder.Layer{W: mat.DenseCopyOf(l1.W), B: mat.VecDenseCopyOf(l1.B), GradW: l1.GradW, GradB: l1.GradB, Extra: []secondorder.Param{{Value: mat.VecDenseCopyOf(l1.Extra[0].Value), Grad: l1.Extra[0].Grad}}}
+		l2 := &secondorder.Layer{W: mat.DenseCopyOf(l1.W), B: mat.VecDenseCopyOf(l1.B), GradW: l1.GradW, GradB: l1.GradB, Extra: []secondorder.ExtraParam{{Value: mat.VecDenseCopyOf(l1.Extra[0].Value), Grad: l1.Extra[0].Grad}}}
 		c, s := &Centered{Rate: 0.3, Momentum: mu}, &SGD{Rate: 0.3, Momentum: mu}
 		for step := 0; step < 3; step++ {
 			require.NoError(t, c.Step([]*secondorder.Layer{l1}))

@@ -150,16 +150,15 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	if s.Nesterov {
 		look = s.Momentum
 	}
-	// δ = −α U + μ δ_prev, in place of δ_prev (the velocity with Nesterov).
+	// δ = −α U + μ δ_prev, in place of δ_prev (the velocity with Nesterov):
+	// the momentum rule of momentum.go.
 	for j := range e.layers {
 		el := &e.layers[j]
 		p := raw(&el.prev)
 		if mu == 0 {
-			clear(p)
-		} else {
-			floats.Scale(mu, p)
+			clear(p) // a refused step may have left anything there
 		}
-		floats.AddScaled(p, -alpha, raw(&el.u))
+		velocityRow(p, raw(&el.u), alpha, mu)
 		el.hasPrev = true
 	}
 	if lm && math.IsNaN(decrease) {

@@ -164,13 +164,13 @@ func skipKnown(t *testing.T) {
 // forEach runs test as subtest row/problem for every row and every
 // problem, each with a fresh optimizer and a fresh problem, skipping the
 // known failures. fresh returns another fresh copy of the problem.
-func forEach(t *testing.T, test func(t *testing.T, row optimizerRow, p *optimtest.Problem, fresh func() *optimtest.Problem)) {
+func forEach(t *testing.T, test func(t *testing.T, row optimizerRow, p *optimtest.Task, fresh func() *optimtest.Task)) {
 	for _, row := range optimizersUnderTest {
 		t.Run(row.name, func(t *testing.T) {
 			for i, p := range optimtest.All(harnessSeed) {
 				t.Run(p.Name(), func(t *testing.T) {
 					skipKnown(t)
-					test(t, row, p, func() *optimtest.Problem { return optimtest.All(harnessSeed)[i] })
+					test(t, row, p, func() *optimtest.Task { return optimtest.All(harnessSeed)[i] })
 				})
 			}
 		})
@@ -189,14 +189,14 @@ const decreaseSteps = 1000
 // TestOptimizersDecrease trains every problem with every optimizer as users
 // get it (its row's new) for decreaseSteps updates and requires the risk on
 // the whole training set to end at most at half the problem's baseline, the
-// risk of the best constant output (optimtest.Problem.Baseline): a run that
+// risk of the best constant output (optimtest.Task.Baseline): a run that
 // stalls, learns only the output biases or diverges cannot pass. As a
 // fraction of the initial risk the threshold is 0.24 (Regression), 0.27
 // (Classifier-relu), 0.34 (Classifier-tanh) and 0.37 (Autoencoder); the
 // ratios are logged every 100 updates. A Step that returns an error fails
 // the subtest.
 func TestOptimizersDecrease(t *testing.T) {
-	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Problem, _ func() *optimtest.Problem) {
+	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Task, _ func() *optimtest.Task) {
 		opt := row.new()
 		r0 := p.Risk()
 		threshold := 0.5 * p.Baseline()
@@ -232,7 +232,7 @@ func TestOptimizersDecrease(t *testing.T) {
 // deterministic, so an update counts as allocating only if it allocates
 // again when the run is repeated.
 func TestOptimizersNoAllocs(t *testing.T) {
-	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Problem, fresh func() *optimtest.Problem) {
+	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Task, fresh func() *optimtest.Task) {
 		first := stepAllocs(t, row, p)
 		if len(first) == 0 {
 			return
@@ -258,7 +258,7 @@ const allocsMeasured = 45
 
 // stepAllocs runs row's optimizer on p and returns the allocations of
 // every measured update that allocates, by update.
-func stepAllocs(t *testing.T, row optimizerRow, p *optimtest.Problem) map[int]float64 {
+func stepAllocs(t *testing.T, row optimizerRow, p *optimtest.Task) map[int]float64 {
 	t.Helper()
 	const warm = 25
 	opt := row.new()
@@ -296,7 +296,7 @@ func stepAllocs(t *testing.T, row optimizerRow, p *optimtest.Problem) map[int]fl
 // optimizer with a Validate method must report the setting from Validate,
 // in an error that names it.
 func TestOptimizersRefuseBadSettings(t *testing.T) {
-	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Problem, _ func() *optimtest.Problem) {
+	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Task, _ func() *optimtest.Task) {
 		opt := row.bad()
 		if v, ok := opt.(interface{ Validate() error }); ok {
 			err := v.Validate()
@@ -328,7 +328,7 @@ func TestOptimizersRefuseBadSettings(t *testing.T) {
 // layer of another shape at the same position (a record of another
 // problem's network).
 func TestOptimizersShapeChange(t *testing.T) {
-	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Problem, _ func() *optimtest.Problem) {
+	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Task, _ func() *optimtest.Task) {
 		other := optimtest.Regression(harnessSeed + 1)
 		if p.Name() == other.Name() {
 			other = optimtest.Autoencoder(harnessSeed + 1)
@@ -412,7 +412,7 @@ func TestOptimizersNonFinite(t *testing.T) {
 
 // checkNonFinite runs case c of TestOptimizersNonFinite on a fresh
 // problem p.
-func checkNonFinite(t *testing.T, row optimizerRow, p *optimtest.Problem, c string) {
+func checkNonFinite(t *testing.T, row optimizerRow, p *optimtest.Task, c string) {
 	opt := row.new()
 	field, warm := c, 0
 	if c == "GradW-later" {

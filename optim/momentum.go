@@ -16,11 +16,24 @@ import (
 // It returns the new velocity and the parameter change. With μ = 0 both are
 // −η d.
 func momentum(v, d, eta, mu float64, nesterov bool) (vNew, delta float64) {
-	vNew = mu*v - eta*d
+	vNew = velocity(v, d, eta, mu)
 	if nesterov {
 		return vNew, mu*vNew - eta*d
 	}
 	return vNew, vNew
+}
+
+// velocity returns the new velocity μ v − η d of the momentum rule.
+func velocity(v, d, eta, mu float64) float64 { return mu*v - eta*d }
+
+// velocityRow sets v ← μ v − η d element by element: the curvature-based
+// optimizers (engine.go) update their velocity δ this way and apply it once
+// every check has passed.
+func velocityRow(v, d []float64, eta, mu float64) {
+	d = d[:len(v)]
+	for j := range v {
+		v[j] = velocity(v[j], d[j], eta, mu)
+	}
 }
 
 // momentumRow applies the momentum rule to the parameters w with velocity

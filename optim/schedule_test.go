@@ -81,7 +81,7 @@ func TestScheduleDrivesRate(t *testing.T) {
 		for step := 0; step < 5; step++ {
 			idx := net.fillGNIndexed()
 			g := testutil.RandVec(rng, 2)
-			l.Extra = []secondorder.Param{{Name: "gamma", Value: mat.NewVecDense(2, []float64{1, -1}), Grad: g}}
+			l.Extra = []secondorder.ExtraParam{{Name: "gamma", Value: mat.NewVecDense(2, []float64{1, -1}), Grad: g}}
 			c := &secondorder.Layer{W: mat.DenseCopyOf(l.W), B: mat.VecDenseCopyOf(l.B), Input: l.Input, Grad: l.Grad,
 				Back: l.Back, BackScale: l.BackScale, BackExamples: idx, GradW: l.GradW, GradB: l.GradB}
 			before := kfThetaOf(l)

@@ -272,7 +272,7 @@ func randRecord(rng *rand.Rand, n, in, out int) *secondorder.Layer {
 	}
 	l := &secondorder.Layer{
 		W: randDense(rng, out, in), B: testutil.RandVec(rng, out), Input: x, Grad: randDense(rng, n, out),
-		Extra: []secondorder.Param{{Name: "beta", Value: testutil.RandVec(rng, 2), Grad: testutil.RandVec(rng, 2)}},
+		Extra: []secondorder.ExtraParam{{Name: "beta", Value: testutil.RandVec(rng, 2), Grad: testutil.RandVec(rng, 2)}},
 	}
 	l.ComputeParamGrads()
 	return l

@@ -56,7 +56,7 @@ const (
 	streamMC
 )
 
-// Problem is a small network on a fixed training set with a fixed, seeded
+// Task is a small network on a fixed training set with a fixed, seeded
 // schedule of minibatches, whose records are filled by Next. Build one with
 // Regression, Classifier or Autoencoder (All gives every problem).
 //
@@ -65,8 +65,8 @@ const (
 // intact: an optimizer may call Loss from inside Step (as optim.Problem.Loss)
 // and read the records afterwards.
 //
-// A Problem is not safe for concurrent use.
-type Problem struct {
+// A Task is not safe for concurrent use.
+type Task struct {
 	name string
 	loss nn.Loss
 	net  *nn.Network // the trained network: its records are the problem's
@@ -83,17 +83,17 @@ type Problem struct {
 	baseline float64
 }
 
-// newProblem builds the problem: the network of the given sizes and
+// newTask builds the problem: the network of the given sizes and
 // activations, initialized with init from the seed's init stream, a
 // schedule of minibatches of size batch over the rows of x and y.
-func newProblem(name string, seed uint64, sizes []int, acts []nn.Activation, init nn.Initializer, loss nn.Loss, x, y *mat.Dense, batch int) *Problem {
+func newTask(name string, seed uint64, sizes []int, acts []nn.Activation, init nn.Initializer, loss nn.Loss, x, y *mat.Dense, batch int) *Task {
 	build := func() *nn.Network {
 		if acts == nil {
 			return nn.NewAutoencoder(sizes)
 		}
 		return nn.New(sizes, acts)
 	}
-	p := &Problem{
+	p := &Task{
 		name:  name,
 		loss:  loss,
 		net:   build(),
@@ -152,10 +152,10 @@ func baseline(loss nn.Loss, y *mat.Dense) float64 {
 // and no noise. Initialization: Glorot; minibatches of BatchSize, a new order each
 // epoch. Its name is "Regression". With seed 1 the initial risk is 3.45 and
 // the baseline (the best constant output) 1.67.
-func Regression(seed uint64) *Problem { return regression(seed, Examples, BatchSize) }
+func Regression(seed uint64) *Task { return regression(seed, Examples, BatchSize) }
 
 // regression is Regression with n examples and minibatches of size batch.
-func regression(seed uint64, n, batch int) *Problem {
+func regression(seed uint64, n, batch int) *Task {
 	const d, hidden, k = 4, 16, 3
 	rng := rand.New(rand.NewPCG(seed, streamData))
 	x := normal(rng, n, d, 1)
@@ -168,7 +168,7 @@ func regression(seed uint64, n, batch int) *Problem {
 	y.Apply(func(i, j int, _ float64) float64 {
 		return math.Sin(ax.At(i, j)) + 0.5*math.Cos(bx.At(i, j))
 	}, y)
-	return newProblem("Regression", seed, []int{d, hidden, k},
+	return newTask("Regression", seed, []int{d, hidden, k},
 		[]nn.Activation{nn.Tanh{}, nn.Identity{}}, nn.Glorot{}, nn.Quadratic{}, x, y, batch)
 }
 
@@ -183,12 +183,12 @@ func regression(seed uint64, n, batch int) *Problem {
 // by the activation's name, e.g. "Classifier-relu". The classes are
 // balanced, so the baseline is log 4 ≈ 1.39; with seed 1 the initial risk is
 // 2.59 with ReLU and 2.04 with tanh hidden units.
-func Classifier(seed uint64, hidden nn.Activation) *Problem {
+func Classifier(seed uint64, hidden nn.Activation) *Task {
 	return classifier(seed, hidden, Examples, BatchSize)
 }
 
 // classifier is Classifier with n examples and minibatches of size batch.
-func classifier(seed uint64, hidden nn.Activation, n, batch int) *Problem {
+func classifier(seed uint64, hidden nn.Activation, n, batch int) *Task {
 	const d, width, classes = 10, 32, 4
 	rng := rand.New(rand.NewPCG(seed, streamData))
 	x, labels, _ := datasets.Blobs(rng, n, d, classes, 0.7, 1)
@@ -196,7 +196,7 @@ func classifier(seed uint64, hidden nn.Activation, n, batch int) *Problem {
 	if _, ok := hidden.(nn.ReLU); ok {
 		init = nn.He{}
 	}
-	return newProblem("Classifier-"+hidden.Name(), seed, []int{d, width, classes},
+	return newTask("Classifier-"+hidden.Name(), seed, []int{d, width, classes},
 		[]nn.Activation{hidden, nn.Softmax{}}, init, nn.CrossEntropy{}, x, datasets.OneHot(labels, classes), batch)
 }
 
@@ -209,21 +209,21 @@ func classifier(seed uint64, hidden nn.Activation, n, batch int) *Problem {
 // four-fold variance for sigmoid units); minibatches of BatchSize, a new
 // order each epoch. Its name is "Autoencoder". With seed 1 the initial risk
 // is 3.30 and the baseline (each pixel's mean) 2.46.
-func Autoencoder(seed uint64) *Problem { return autoencoder(seed, Examples, BatchSize) }
+func Autoencoder(seed uint64) *Task { return autoencoder(seed, Examples, BatchSize) }
 
 // autoencoder is Autoencoder with n examples and minibatches of size batch.
-func autoencoder(seed uint64, n, batch int) *Problem {
+func autoencoder(seed uint64, n, batch int) *Task {
 	const d, rank = 16, 3
 	rng := rand.New(rand.NewPCG(seed, streamData))
 	x := datasets.LowRankImages(rng, n, d, rank)
-	return newProblem("Autoencoder", seed, []int{d, 8, rank, 8, d}, nil,
+	return newTask("Autoencoder", seed, []int{d, 8, rank, 8, d}, nil,
 		nn.Glorot{Alpha: 8}, nn.Quadratic{}, x, x, batch)
 }
 
 // All returns every problem for the seed: Regression, Classifier with ReLU
 // and with tanh hidden units, and Autoencoder, in that order.
-func All(seed uint64) []*Problem {
-	return []*Problem{
+func All(seed uint64) []*Task {
+	return []*Task{
 		Regression(seed),
 		Classifier(seed, nn.ReLU{}),
 		Classifier(seed, nn.Tanh{}),
@@ -236,42 +236,42 @@ func All(seed uint64) []*Problem {
 // cross-entropy), the risk at which a run that only learns the output
 // biases stalls. A training run that makes real progress goes well below
 // it.
-func (p *Problem) Baseline() float64 { return p.baseline }
+func (p *Task) Baseline() float64 { return p.baseline }
 
 // Name returns the problem's name, usable as a subtest name.
-func (p *Problem) Name() string { return p.name }
+func (p *Task) Name() string { return p.name }
 
 // String returns the problem's name.
-func (p *Problem) String() string { return p.name }
+func (p *Task) String() string { return p.name }
 
 // BatchSize returns the number of examples of each minibatch.
-func (p *Problem) BatchSize() int { return p.batch }
+func (p *Task) BatchSize() int { return p.batch }
 
 // Len returns the number of training examples.
-func (p *Problem) Len() int { r, _ := p.x.Dims(); return r }
+func (p *Task) Len() int { r, _ := p.x.Dims(); return r }
 
 // Steps returns the number of calls of Next so far.
-func (p *Problem) Steps() int { return p.steps }
+func (p *Task) Steps() int { return p.steps }
 
 // Network returns the trained network, whose records Records returns, for
 // callers that need more than the records (exact curvature products, say).
 // Running it forward rewrites the records.
-func (p *Problem) Network() *nn.Network { return p.net }
+func (p *Task) Network() *nn.Network { return p.net }
 
 // LossFunc returns the loss the problem trains with.
-func (p *Problem) LossFunc() nn.Loss { return p.loss }
+func (p *Task) LossFunc() nn.Loss { return p.loss }
 
 // Data returns the training set, inputs and targets, one example per row.
 // The matrices are owned by the problem and must not be modified.
-func (p *Problem) Data() (x, y *mat.Dense) { return p.x, p.y }
+func (p *Task) Data() (x, y *mat.Dense) { return p.x, p.y }
 
 // Batch returns the inputs and targets of the current minibatch (nil before
 // the first Next), owned by the problem and rewritten by Next.
-func (p *Problem) Batch() (x, y *mat.Dense) { return p.xb, p.yb }
+func (p *Task) Batch() (x, y *mat.Dense) { return p.xb, p.yb }
 
 // Records returns the per-layer records of the network, in layer order,
 // owned by the problem. After Next they hold the current minibatch.
-func (p *Problem) Records() []*secondorder.Layer { return p.net.Records() }
+func (p *Task) Records() []*secondorder.Layer { return p.net.Records() }
 
 // Next advances to the next minibatch of the schedule and fills every
 // record for it at the current parameters: Forward (Input), Backward (Grad,
@@ -280,7 +280,7 @@ func (p *Problem) Records() []*secondorder.Layer { return p.net.Records() }
 // sampled-target gradient per example, BackScale 1/n), so that
 // curvature-based optimizers (optim.KFAC, optim.Newton) have what they
 // need. At a fixed batch size it does not allocate.
-func (p *Problem) Next() {
+func (p *Task) Next() {
 	p.sched.Next() // the schedule runs for ever
 	p.xb = p.sched.Rows(p.xb, p.x)
 	p.yb = p.sched.Rows(p.yb, p.y)
@@ -292,7 +292,7 @@ func (p *Problem) Next() {
 
 // Risk returns the risk, the mean loss, on the whole training set at the
 // current parameters. It leaves the records unchanged.
-func (p *Problem) Risk() float64 {
+func (p *Task) Risk() float64 {
 	p.sync(p.full)
 	return p.full.Risk(p.loss, p.x, p.y)
 }
@@ -300,7 +300,7 @@ func (p *Problem) Risk() float64 {
 // Loss returns the risk on the current minibatch at the current parameters,
 // the closure of optim.Problem.Loss (set Problem.Loss = p.Loss). It leaves
 // the records unchanged, and returns an error before the first Next.
-func (p *Problem) Loss() (float64, error) {
+func (p *Task) Loss() (float64, error) {
 	if p.xb == nil {
 		return 0, fmt.Errorf("optimtest: %s: Loss called before Next", p.name)
 	}
@@ -310,27 +310,27 @@ func (p *Problem) Loss() (float64, error) {
 
 // sync copies the parameters of the trained network into the evaluation
 // copy dst.
-func (p *Problem) sync(dst *nn.Network) {
+func (p *Task) sync(dst *nn.Network) {
 	p.theta = p.net.Params(growFloats(p.theta, p.net.NumParams()))
 	dst.SetParams(p.theta)
 }
 
 // NumParams returns the number of parameters, the length of Params.
-func (p *Problem) NumParams() int { return p.net.NumParams() }
+func (p *Task) NumParams() int { return p.net.NumParams() }
 
 // Params returns a new slice holding every parameter of the network (the
 // layers' W and B, as nn.Network.Params lays them out): a snapshot to
 // compare with ParamsChanged.
-func (p *Problem) Params() []float64 { return p.net.Params(nil) }
+func (p *Task) Params() []float64 { return p.net.Params(nil) }
 
 // SetParams sets every parameter from theta, laid out as in Params.
-func (p *Problem) SetParams(theta []float64) { p.net.SetParams(theta) }
+func (p *Task) SetParams(theta []float64) { p.net.SetParams(theta) }
 
 // ParamsChanged returns the number of parameters whose current value
 // differs from the snapshot theta (taken by Params) in its bits, so that a
 // parameter that became NaN counts as changed and one that stayed NaN does
 // not.
-func (p *Problem) ParamsChanged(theta []float64) int {
+func (p *Task) ParamsChanged(theta []float64) int {
 	p.theta = p.net.Params(growFloats(p.theta, p.net.NumParams()))
 	if len(theta) != len(p.theta) {
 		panic(fmt.Sprintf("optimtest: %s: ParamsChanged: snapshot has %d values, the network %d parameters", p.name, len(theta), len(p.theta)))
@@ -345,7 +345,7 @@ func (p *Problem) ParamsChanged(theta []float64) int {
 }
 
 // ParamsFinite reports whether every parameter is finite.
-func (p *Problem) ParamsFinite() bool {
+func (p *Task) ParamsFinite() bool {
 	p.theta = p.net.Params(growFloats(p.theta, p.net.NumParams()))
 	for _, v := range p.theta {
 		if math.IsNaN(v) || math.IsInf(v, 0) {

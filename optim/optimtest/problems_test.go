@@ -16,7 +16,7 @@ import (
 // checkGradient compares the parameter gradient of the records,
 // nn.Network.ParamGrads after Next, with central finite differences of risk
 // as a function of the parameters.
-func checkGradient(t *testing.T, p *Problem, risk func() float64) {
+func checkGradient(t *testing.T, p *Task, risk func() float64) {
 	t.Helper()
 	theta := p.Params()
 	got := p.net.ParamGrads(nil)
@@ -43,7 +43,7 @@ func checkGradient(t *testing.T, p *Problem, risk func() float64) {
 // is one tiny batch of 6 examples, that the records' gradients are those
 // of Risk, the training-set risk, by finite differences.
 func TestGradientTinyBatch(t *testing.T) {
-	for _, p := range []*Problem{regression(1, 6, 6), classifier(1, nn.Tanh{}, 6, 6), autoencoder(1, 6, 6)} {
+	for _, p := range []*Task{regression(1, 6, 6), classifier(1, nn.Tanh{}, 6, 6), autoencoder(1, 6, 6)} {
 		p.Next()
 		checkGradient(t, p, p.Risk)
 	}
@@ -189,7 +189,7 @@ func TestNextDeterministic(t *testing.T) {
 				t.Fatalf("%s: seeds 7 and 8 give the same records at Next %d", name, s+1)
 			}
 			// A step changes the parameters the same way in a and b.
-			for _, p := range []*Problem{a[i], b[i]} {
+			for _, p := range []*Task{a[i], b[i]} {
 				for _, l := range p.Records() {
 					l.W.Sub(l.W, l.GradW)
 				}
@@ -210,7 +210,7 @@ func TestNextDeterministic(t *testing.T) {
 // the best constant: zero output weights and, as output biases, the mean
 // targets (regression, identity output) or zero logits (balanced classes).
 func TestBaseline(t *testing.T) {
-	for _, p := range []*Problem{Regression(1), Classifier(1, nn.ReLU{})} {
+	for _, p := range []*Task{Regression(1), Classifier(1, nn.ReLU{})} {
 		recs := p.Records()
 		last := recs[len(recs)-1]
 		last.W.Zero()
