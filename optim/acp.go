@@ -47,10 +47,10 @@ var acpDefaults = methodDefaults{
 // α = max_{i,j} (∇_{a_i} l)_j² of §3.4.2 per layer and minibatch, which
 // reads the records' Grad. A layer whose Grad is all zero gets no step.
 //
-// Unlike K-FAC's, ACP's damping is absolute by default (the λ of §3.4.2): the
-// heuristic α follows the residual, and it is the absolute λ that turns the
-// step into an SGD step of rate η/λ where α Ā ≪ λ. Set Rules.AbsoluteDamping
-// = false has no effect; a relative λ is not offered.
+// Unlike K-FAC's, ACP's damping is always absolute (the λ of §3.4.2;
+// Rules.AbsoluteDamping changes nothing): the heuristic α follows the
+// residual, and it is the absolute λ that turns the step into an SGD step of
+// rate η/λ where α Ā ≪ λ (docs/tuning.md).
 //
 // Defaults (zero values): η = 0.1, no momentum, λ = 0.01 absolute, refresh
 // every 20 updates, no averaging, no norm constraint. Cost per layer: the

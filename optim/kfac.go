@@ -61,7 +61,8 @@ var kfacDefaults = methodDefaults{
 // Defaults (zero values): η = 1 under the norm constraint C = 1, no
 // momentum, relative damping λ = 0.1 (λ_l = λ·tr(Ā)tr(G)/((n_in+1)n_out)),
 // statistics every update, inverses every 20 updates after the warm-up,
-// Decay 0.95. The README discusses how they were chosen.
+// Decay 0.95; docs/tuning.md says how they were chosen on the deep
+// autoencoder.
 //
 // Cost per layer, with n_A = n_in+1, n_G = n_out, m rows of Back: every
 // update two triangular solves on each side, 2 n_G n_A (n_A + n_G) flops (or
