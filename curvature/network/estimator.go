@@ -14,7 +14,11 @@ import (
 // records' Back, and so which curvature matrix the record-level functions of
 // package curvature (DenseBlock, OutputFactor, the blocks) and the
 // optimizers built on them approximate. The names are those of the
-// estimation modes of kfac-jax.
+// estimation modes of kfac-jax. It is built on nn.Curvature, which only
+// selects the D of a loss (nn.GaussNewton for table 3.I, nn.Fisher for
+// table 3.II): GGNExact and FisherExact backpropagate the square roots of
+// those D, FisherGradients and FisherEmpirical sampled or observed-target
+// gradients.
 type Estimator int
 
 const (
