@@ -62,7 +62,7 @@ func (o *Adam) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (o *Adam) Step(layers []*secondorder.Layer) error {
-	if err := startStep("Adam", layers, o); err != nil {
+	if err := startStep("Adam", layers, o, false, true); err != nil {
 		return err
 	}
 	eta, b1 := orFloat(o.Rate, DefaultAdamRate), orFloat(o.Beta1, DefaultAdamBeta1)

@@ -46,7 +46,7 @@ func (c *Centered) Validate() error {
 // It returns an error, leaving the parameters unchanged, for an invalid
 // setting.
 func (c *Centered) Step(layers []*secondorder.Layer) error {
-	if err := startStep("Centered", layers, c); err != nil {
+	if err := startStep("Centered", layers, c, true, false); err != nil {
 		return err
 	}
 	for k, l := range layers {

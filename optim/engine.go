@@ -76,6 +76,10 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 		if err := checkFinite(d.name, j, l, stats, true, stats && d.needsBack); err != nil {
 			return err
 		}
+		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || !finiteSquaresDense(l.Input)) {
+			// Ā = E[h̃h̃ᵀ] or G = E[ggᵀ] would overflow and stay infinite.
+			return fmt.Errorf("optim: %s: layer %d: Input or Back has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
+		}
 	}
 
 	e.report.Stats, e.report.Refreshed, e.report.Constrained = stats, false, false

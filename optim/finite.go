@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
@@ -72,6 +73,60 @@ func finiteSlice(x []float64) bool {
 	s := 0.0
 	for _, v := range x {
 		s += v - v
+	}
+	return s == 0
+}
+
+// checkSquares returns an error naming the first gradient of layer j's
+// record with an entry whose square overflows to +Inf (|g| > 1.3e154):
+// Adam's and RMSProp's second moments would stay infinite and stop every
+// later update.
+func checkSquares(name string, j int, l *secondorder.Layer) error {
+	bad := func(field string) error {
+		return fmt.Errorf("optim: %s: layer %d: %s has an entry whose square overflows (|g| > 1.3e154); parameters left unchanged", name, j, field)
+	}
+	if !finiteSquaresDense(l.GradW) {
+		return bad("GradW")
+	}
+	if !finiteSquaresVec(l.GradB.RawVector()) {
+		return bad("GradB")
+	}
+	for _, p := range l.Extra {
+		if !finiteSquaresVec(p.Grad.RawVector()) {
+			return bad("the gradient of Extra " + p.Name)
+		}
+	}
+	return nil
+}
+
+// finiteSquaresDense reports whether every element of m has a finite square.
+func finiteSquaresDense(m *mat.Dense) bool {
+	raw := m.RawMatrix()
+	for i := 0; i < raw.Rows; i++ {
+		if !finiteSquares(raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols]) {
+			return false
+		}
+	}
+	return true
+}
+
+// finiteSquaresVec reports whether every element of v has a finite square.
+func finiteSquaresVec(v blas64.Vector) bool {
+	for i := 0; i < v.N; i++ {
+		if x := v.Data[i*v.Inc]; math.IsInf(x*x, 0) || math.IsNaN(x) {
+			return false
+		}
+	}
+	return true
+}
+
+// finiteSquares reports whether every x² is finite: as finiteSlice, on the
+// squares.
+func finiteSquares(x []float64) bool {
+	s := 0.0
+	for _, v := range x {
+		q := v * v
+		s += q - q
 	}
 	return s == 0
 }

@@ -105,10 +105,6 @@ var optimizersUnderTest = []optimizerRow{
 	},
 }
 
-// issue10 is the reason of the known failures of the first-order methods
-// on non-finite records.
-const issue10 = "no finite check yet (issue 10)"
-
 // knownFailures lists the subtests that do not pass yet, by a pattern of
 // their name without the "TestOptimizers" prefix (path.Match, where *
 // stays within one /-separated element: "Decrease/KFAC/Classifier-relu",
@@ -127,19 +123,6 @@ var knownFailures = map[string]string{
 	// NoAllocs: Newton factorizes 352 × 352 blocks for the classifiers'
 	// hidden layer.
 	"NoAllocs/Newton/Classifier-*": "gonum's pure-Go Cholesky (lapack Dpotrf) of the 352 × 352 block of the hidden layer calls its parallel Dgemm, which allocates: 10 allocations at every Step (README: gonum's parallel gemm is the one exception to no allocation)",
-
-	// NonFinite: the first-order methods do not check their inputs.
-	"NonFinite/SGD/*/GradW*":          issue10,
-	"NonFinite/SGD/*/GradB":           issue10,
-	"NonFinite/SGD-Nesterov/*/GradW*": issue10,
-	"NonFinite/SGD-Nesterov/*/GradB":  issue10,
-	"NonFinite/RMSProp/*/GradW*":      issue10,
-	"NonFinite/RMSProp/*/GradB":       issue10,
-	"NonFinite/Adam/*/GradW*":         issue10,
-	"NonFinite/Adam/*/GradB":          issue10,
-	"NonFinite/Centered/*/GradW*":     issue10,
-	"NonFinite/Centered/*/GradB":      issue10,
-	"NonFinite/Centered/*/Input":      issue10,
 }
 
 var runKnown = flag.Bool("optim.known", false, "run the subtests listed in knownFailures instead of skipping them")

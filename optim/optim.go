@@ -106,12 +106,28 @@ func checkLayers(name string, layers []*secondorder.Layer) {
 	}
 }
 
-// startStep begins the Step of an element-wise method: it panics when the
-// layers are not usable (checkLayers) and returns the error of the
-// method's Validate, nil for valid settings.
-func startStep(name string, layers []*secondorder.Layer, opt interface{ Validate() error }) error {
+// startStep begins the Step of a first-order method: it panics when the
+// layers are not usable (checkLayers) and returns, before any parameter
+// changes, the error of the method's Validate, or an error naming the first
+// record field that holds NaN or Inf: the gradients, Input when the method
+// reads it, and with squares the gradients whose square overflows (they
+// would leave a second-moment average at +Inf for good).
+func startStep(name string, layers []*secondorder.Layer, opt interface{ Validate() error }, input, squares bool) error {
 	checkLayers(name, layers)
-	return opt.Validate()
+	if err := opt.Validate(); err != nil {
+		return err
+	}
+	for k, l := range layers {
+		if err := checkFinite(name, k, l, input, false, false); err != nil {
+			return err
+		}
+		if squares {
+			if err := checkSquares(name, k, l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // hasShape reports whether l is out×in with Extra parameters of the given

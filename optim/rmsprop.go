@@ -53,7 +53,7 @@ func (o *RMSProp) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (o *RMSProp) Step(layers []*secondorder.Layer) error {
-	if err := startStep("RMSProp", layers, o); err != nil {
+	if err := startStep("RMSProp", layers, o, false, true); err != nil {
 		return err
 	}
 	eta, rho := orFloat(o.Rate, DefaultRMSPropRate), orFloat(o.Rho, DefaultRMSPropRho)

@@ -39,7 +39,7 @@ func (s *SGD) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (s *SGD) Step(layers []*secondorder.Layer) error {
-	if err := startStep("SGD", layers, s); err != nil {
+	if err := startStep("SGD", layers, s, false, false); err != nil {
 		return err
 	}
 	eta, mu := orFloat(s.Rate, DefaultSGDRate), s.Momentum
