@@ -190,6 +190,9 @@ func (net *Network) BackwardMC(loss Loss, rng *rand.Rand) {
 	net.checkForward("BackwardMC")
 	net.checkPerExample("BackwardMC")
 	net.checkLoss("BackwardMC", loss)
+	if rng == nil {
+		panic("nn: BackwardMC: nil rng; the sampled targets need a source of randomness")
+	}
 	k := net.sizes[len(net.sizes)-1]
 	resize(net.ys, net.n, k)
 	o := net.Output()

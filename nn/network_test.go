@@ -382,6 +382,11 @@ func TestBatchSizeChange(t *testing.T) {
 func TestNetworkPanics(t *testing.T) {
 	act3 := []Activation{Tanh{}, Tanh{}, Sigmoid{}}
 	expectPanic(t, "New sizes", func() { New([]int{4}, nil) })
+	{
+		net := New([]int{2, 3}, []Activation{Softmax{}})
+		net.Forward(mat.NewDense(1, 2, nil))
+		expectPanic(t, "BackwardMC nil rng", func() { net.BackwardMC(CrossEntropy{}, nil) }, "nil rng")
+	}
 	expectPanic(t, "New acts", func() { New([]int{4, 3, 2}, act3) }, "activations")
 	expectPanic(t, "New zero size", func() { New([]int{4, 0, 2}, act3[:2]) })
 	expectPanic(t, "hidden softmax", func() { New([]int{4, 3, 2}, []Activation{Softmax{}, Sigmoid{}}) }, "softmax")

@@ -306,6 +306,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		}
 		return nil
 	}
+	fmt.Fprintf(w, "evaluating the untrained network on %d train and %d test images...\n", rowsOf(evalTrain), rowsOf(evalTest))
 	if err := logPoint(0, 0, 0); err != nil {
 		return sum, err
 	}
@@ -338,6 +339,8 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 			return sum, err
 		}
 	}
+	nTest, _ := test.Dims()
+	fmt.Fprintf(w, "evaluating on the full train and test sets (%d images)...\n", nTrain+nTest)
 	_, trainErr := eval.errors(train)
 	_, testErr := eval.errors(test)
 	fmt.Fprintf(w, "final: updates=%d seconds=%.1f train_err=%.4f test_err=%.4f\n", updates, trained.Seconds(), trainErr, testErr)
@@ -352,6 +355,9 @@ func numParams(sizes []int) int {
 	}
 	return n
 }
+
+// rowsOf returns the number of rows of x.
+func rowsOf(x *mat.Dense) int { r, _ := x.Dims(); return r }
 
 // subset returns a view of the first n rows of x (all rows when n ≤ 0 or
 // larger than x).
