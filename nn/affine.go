@@ -37,13 +37,21 @@ type Affine struct {
 	h    *mat.Dense // outputs φ(z), n × n_out; the next layer's raw input
 	back *mat.Dense // backing store of rec.Back
 
+	// grad, gradW and gradB back the record's Grad, GradW and GradB, which
+	// point to them only between a Backward and the next Forward: a Step
+	// after a Forward without Backward finds no stale gradients.
+	grad  *mat.Dense
+	gradW *mat.Dense
+	gradB *mat.VecDense
+
 	norm *normState // nil without normalisation
 	wh   *whitening // nil without whitening
 }
 
 // NewAffine returns an affine layer with n_in inputs, n_out outputs and
-// activation act, with zero weights and biases. Its record has W, B, GradW
-// and GradB set; Input and Grad are set by a Network's forward pass.
+// activation act, with zero weights and biases. Its record has W and B set;
+// a Network's Forward sets Input, its Backward sets Grad, GradW and GradB
+// (and the next Forward unsets them).
 func NewAffine(in, out int, act Activation) *Affine {
 	if in <= 0 || out <= 0 {
 		panic(fmt.Sprintf("nn: NewAffine: sizes %d→%d must be positive", in, out))
@@ -52,21 +60,18 @@ func NewAffine(in, out int, act Activation) *Affine {
 		panic("nn: NewAffine: nil activation")
 	}
 	l := &Affine{
-		w:    mat.NewDense(out, in, nil),
-		b:    mat.NewVecDense(out, nil),
-		act:  act,
-		a:    &mat.Dense{},
-		h:    &mat.Dense{},
-		back: &mat.Dense{},
+		w:     mat.NewDense(out, in, nil),
+		b:     mat.NewVecDense(out, nil),
+		act:   act,
+		a:     &mat.Dense{},
+		h:     &mat.Dense{},
+		back:  &mat.Dense{},
+		grad:  &mat.Dense{},
+		gradW: mat.NewDense(out, in, nil),
+		gradB: mat.NewVecDense(out, nil),
 	}
 	l.z = l.a
-	l.rec = secondorder.Layer{
-		W:     l.w,
-		B:     l.b,
-		Grad:  &mat.Dense{},
-		GradW: mat.NewDense(out, in, nil),
-		GradB: mat.NewVecDense(out, nil),
-	}
+	l.rec = secondorder.Layer{W: l.w, B: l.b}
 	return l
 }
 
@@ -132,7 +137,7 @@ func (l *Affine) resize(n int) {
 	out, in := l.w.Dims()
 	resize(l.a, n, out)
 	resize(l.h, n, out)
-	resize(l.rec.Grad, n, out)
+	resize(l.grad, n, out)
 	if l.norm != nil {
 		resize(l.z, n, out)
 		if l.norm.kind == BatchNorm {
@@ -178,15 +183,15 @@ func (l *Affine) backInput(dst, g *mat.Dense) {
 // paramGrads fills GradW = (1/n) Gradᵀ Input and GradB = (1/n) Σ_i Grad_i
 // (thesis §2.1.2).
 func (l *Affine) paramGrads() {
-	n, _ := l.rec.Grad.Dims()
+	n, _ := l.grad.Dims()
 	inv := 1 / float64(n)
-	gemm(blas.Trans, blas.NoTrans, inv, l.rec.Grad, l.rec.Input, 0, l.rec.GradW)
-	gb := l.rec.GradB.RawVector()
+	gemm(blas.Trans, blas.NoTrans, inv, l.grad, l.rec.Input, 0, l.gradW)
+	gb := l.gradB.RawVector()
 	for j := 0; j < gb.N; j++ {
 		gb.Data[j*gb.Inc] = 0
 	}
 	for i := 0; i < n; i++ {
-		for j, v := range row(l.rec.Grad, i) {
+		for j, v := range row(l.grad, i) {
 			gb.Data[j*gb.Inc] += v
 		}
 	}

@@ -30,17 +30,18 @@ func (net *Network) Backward(loss Loss, Y mat.Matrix) {
 	net.checkLoss("Backward", loss)
 	y := net.targets("Backward", Y)
 	last := net.layers[len(net.layers)-1]
-	loss.GradA(last.rec.Grad, net.Output(), y)
+	loss.GradA(last.grad, net.Output(), y)
 	for l := len(net.layers) - 1; l >= 0; l-- {
 		ly := net.layers[l]
 		if ly.norm != nil {
-			ly.norm.backward(ly.rec.Grad)
+			ly.norm.backward(ly.grad)
 		}
 		ly.paramGrads()
+		ly.rec.Grad, ly.rec.GradW, ly.rec.GradB = ly.grad, ly.gradW, ly.gradB
 		if l > 0 {
 			prev := net.layers[l-1]
-			ly.backInput(prev.rec.Grad, ly.rec.Grad)
-			prev.act.Backward(prev.rec.Grad, prev.rec.Grad, prev.z, prev.h, nil)
+			ly.backInput(prev.grad, ly.grad)
+			prev.act.Backward(prev.grad, prev.grad, prev.z, prev.h, nil)
 		}
 	}
 }

@@ -387,6 +387,7 @@ func TestNetworkPanics(t *testing.T) {
 		net.Forward(mat.NewDense(1, 2, nil))
 		expectPanic(t, "BackwardMC nil rng", func() { net.BackwardMC(CrossEntropy{}, nil) }, "nil rng")
 	}
+
 	expectPanic(t, "New acts", func() { New([]int{4, 3, 2}, act3) }, "activations")
 	expectPanic(t, "New zero size", func() { New([]int{4, 0, 2}, act3[:2]) })
 	expectPanic(t, "hidden softmax", func() { New([]int{4, 3, 2}, []Activation{Softmax{}, Sigmoid{}}) }, "softmax")
@@ -403,4 +404,30 @@ func TestNetworkPanics(t *testing.T) {
 	expectPanic(t, "SetParams", func() { net.SetParams(make([]float64, 3)) }, "parameters")
 	expectPanic(t, "Params", func() { net.Params(make([]float64, 3)) }, "parameters")
 	expectPanic(t, "Linear", func() { net.Layer(0).Linear(mat.NewDense(2, 3, nil), mat.NewDense(2, 3, nil)) })
+}
+
+// TestGradientsOnlyAfterBackward proves that the records carry Grad, GradW
+// and GradB only between a Backward and the next Forward, so that an
+// optimizer stepping after a Forward alone finds no stale gradients.
+func TestGradientsOnlyAfterBackward(t *testing.T) {
+	net := New([]int{2, 3, 2}, []Activation{Tanh{}, Softmax{}})
+	x, y := mat.NewDense(2, 2, []float64{1, 2, 3, 4}), mat.NewDense(2, 2, []float64{1, 0, 0, 1})
+	unset := func(when string) {
+		for k, r := range net.Records() {
+			if r.Grad != nil || r.GradW != nil || r.GradB != nil {
+				t.Errorf("%s: layer %d has gradients", when, k)
+			}
+		}
+	}
+	unset("new network")
+	net.Forward(x)
+	unset("after Forward")
+	net.Backward(CrossEntropy{}, y)
+	for k, r := range net.Records() {
+		if r.Grad == nil || r.GradW == nil || r.GradB == nil {
+			t.Errorf("after Backward: layer %d has no gradients", k)
+		}
+	}
+	net.Forward(x)
+	unset("after the next Forward")
 }

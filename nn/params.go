@@ -43,12 +43,12 @@ func (net *Network) ParamGrads(dst []float64) []float64 {
 		out, in := l.w.Dims()
 		for c := 0; c < in; c++ {
 			for r := 0; r < out; r++ {
-				dst[p] = l.rec.GradW.At(r, c)
+				dst[p] = l.gradW.At(r, c)
 				p++
 			}
 		}
 		for r := 0; r < out; r++ {
-			dst[p] = l.rec.GradB.AtVec(r)
+			dst[p] = l.gradB.AtVec(r)
 			p++
 		}
 	}

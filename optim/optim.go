@@ -101,7 +101,7 @@ func checkLayers(name string, layers []*secondorder.Layer) {
 		}
 		l.Check()
 		if l.GradW == nil || l.GradB == nil || l.B == nil {
-			panic(fmt.Sprintf("optim: %s: layer %d has no GradW/GradB/B; fill them (Layer.ComputeParamGrads) before Step", name, k))
+			panic(fmt.Sprintf("optim: %s: layer %d has no GradW/GradB/B; fill them before Step (package nn: Network.Backward after each Forward; other producers: Layer.ComputeParamGrads)", name, k))
 		}
 	}
 }
