@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sync"
 	"time"
 )
@@ -30,12 +31,30 @@ var _ Recorder = (*JSONRecorder)(nil)
 // failed experiment, whose error message is in error; duration is a Go
 // duration string (time.Duration.String). ReadHistory reads it back.
 //
-// To make a search resumable, open the file for appending, read it with
-// ReadHistory, and pass the trials as Settings.History together with a
-// JSONRecorder on the same file.
+// To make a search resumable, open the file for reading and appending
+// (os.O_RDWR|os.O_APPEND), read it with ReadHistory, and pass the trials as
+// Settings.History together with a JSONRecorder on the same file.
+//
+// A search killed while writing a record leaves a partial last line, which
+// ReadHistory ignores. So that the records of the resumed search start on a
+// line of their own, the first Record on a regular file (an *os.File, or
+// any writer with Stat, ReadAt, Truncate and Seek) first repairs its end:
+// bytes after the last newline that end before a JSON value is complete are
+// truncated away, and any other last line missing its newline gets one.
+// A file that cannot be read (opened write-only) is not checked.
 type JSONRecorder struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu      sync.Mutex
+	w       io.Writer
+	checked bool // the end of w was repaired, or needs no repair
+}
+
+// historyFile is the part of *os.File that JSONRecorder uses to repair the
+// end of a history file.
+type historyFile interface {
+	Stat() (os.FileInfo, error)
+	ReadAt(b []byte, off int64) (int, error)
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
 }
 
 // NewJSONRecorder returns a recorder writing to w.
@@ -70,8 +89,67 @@ func (r *JSONRecorder) Record(t Trial) error {
 	line = append(line, '\n')
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.checked {
+		prefix, err := repairEnd(r.w)
+		if err != nil {
+			return fmt.Errorf("hpsearch: repairing the end of the history: %w", err)
+		}
+		r.checked = true
+		line = append(prefix, line...)
+	}
 	_, err = r.w.Write(line)
 	return err
+}
+
+// repairEnd removes a partial last line from w when w is a readable regular
+// file (see JSONRecorder), and returns what to write before the next record:
+// a newline when the last line is a complete JSON value without one.
+func repairEnd(w io.Writer) ([]byte, error) {
+	f, ok := w.(historyFile)
+	if !ok {
+		return nil, nil
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return nil, nil
+	}
+	size := fi.Size()
+	// Find the last newline, reading backwards in blocks.
+	const block = 4096
+	var tail []byte
+	end := size
+	for end > 0 {
+		start := max(end-block, 0)
+		buf := make([]byte, end-start)
+		if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
+			return nil, nil // not readable: leave the file alone
+		}
+		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+			tail = append(buf[i+1:], tail...)
+			end = start + int64(i) + 1
+			break
+		}
+		tail = append(buf, tail...)
+		end = start
+	}
+	if len(tail) == 0 {
+		return nil, nil
+	}
+	var v any
+	if err := json.NewDecoder(bytes.NewReader(tail)).Decode(&v); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		// A complete value without its newline (kept, as ReadHistory
+		// reads it), or bytes that are no JSON prefix (left for
+		// ReadHistory to report): start the next record on its own line.
+		return []byte{'\n'}, nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return nil, err
+	}
+	// Without O_APPEND the offset would stay past the new end.
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // ReadHistory reads a history written by a JSONRecorder and returns its
@@ -81,35 +159,56 @@ func (r *JSONRecorder) Record(t Trial) error {
 // naming the record for malformed JSON, a missing index or point, a point
 // that does not fit s (see Space.NewPoint), a bad duration, or an index that
 // appears twice.
+//
+// A partial last line — bytes after the last newline that end before a JSON
+// value is complete, as a search killed while writing a record leaves — is
+// not a record and is ignored; ReadHistoryTail returns it. A JSONRecorder on
+// the same file removes it before writing (see JSONRecorder).
 func ReadHistory(r io.Reader, s *Space) ([]Trial, error) {
-	dec := json.NewDecoder(r)
-	var trials []Trial
+	trials, _, err := ReadHistoryTail(r, s)
+	return trials, err
+}
+
+// ReadHistoryTail is ReadHistory that also returns the partial last line it
+// ignored, nil when there is none.
+func ReadHistoryTail(r io.Reader, s *Space) (trials []Trial, partial []byte, err error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hpsearch: reading history: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	seen := make(map[int]bool)
 	for n := 1; ; n++ {
 		var rec record
+		off := dec.InputOffset()
 		err := dec.Decode(&rec)
 		if err == io.EOF {
-			return trials, nil
+			return trials, nil, nil
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			if tail := bytes.TrimLeft(data[off:], " \t\r\n"); bytes.IndexByte(tail, '\n') < 0 {
+				return trials, tail, nil
+			}
 		}
 		if err != nil {
-			return trials, fmt.Errorf("hpsearch: history record %d: %w", n, err)
+			return trials, nil, fmt.Errorf("hpsearch: history record %d: %w", n, err)
 		}
 		if rec.Index == nil || rec.Point == nil {
-			return trials, fmt.Errorf("hpsearch: history record %d: missing index or point", n)
+			return trials, nil, fmt.Errorf("hpsearch: history record %d: missing index or point", n)
 		}
 		i := *rec.Index
 		if i < 0 || seen[i] {
-			return trials, fmt.Errorf("hpsearch: history record %d: index %d is negative or repeated", n, i)
+			return trials, nil, fmt.Errorf("hpsearch: history record %d: index %d is negative or repeated", n, i)
 		}
 		seen[i] = true
 		p, err := s.NewPoint(rec.Point)
 		if err != nil {
-			return trials, fmt.Errorf("hpsearch: history record %d: %w", n, err)
+			return trials, nil, fmt.Errorf("hpsearch: history record %d: %w", n, err)
 		}
 		t := Trial{Index: i, Point: p, Value: math.NaN()}
 		if rec.Duration != "" {
 			if t.Duration, err = time.ParseDuration(rec.Duration); err != nil {
-				return trials, fmt.Errorf("hpsearch: history record %d: %w", n, err)
+				return trials, nil, fmt.Errorf("hpsearch: history record %d: %w", n, err)
 			}
 		}
 		switch {

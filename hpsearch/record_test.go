@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -154,7 +156,9 @@ func TestReadHistoryErrors(t *testing.T) {
 	s := mustSpace(t, Param{Name: "x", Min: 0, Max: 1}, Param{Name: "n", Min: 1, Max: 9, Integer: true})
 	ok := `{"index":0,"point":{"x":0.5,"n":3},"result":1,"duration":"1s"}` + "\n"
 	for _, tc := range []struct{ name, in, want string }{
-		{"bad json", ok + `{"index":1,`, "record 2"},
+		{"bad json", ok + `{"index":1,` + "\n", "record 2"},
+		{"bad json inside", ok + `{"index":1,"po{"index":2}` + "\n" + ok, "record 2"},
+		{"garbage last line", ok + `index 1`, "record 2"},
 		{"no index", `{"point":{"x":0.5,"n":3},"result":1}`, "missing index"},
 		{"no point", `{"index":0,"result":1}`, "missing index or point"},
 		{"repeated index", ok + ok, "repeated"},
@@ -173,5 +177,96 @@ func TestReadHistoryErrors(t *testing.T) {
 	h, err := ReadHistory(strings.NewReader("\n"+ok+"\n\n"), s)
 	if err != nil || len(h) != 1 {
 		t.Errorf("blank lines: %v, %d trials", err, len(h))
+	}
+}
+
+// TestReadHistoryPartialLastLine cuts the last record of a history at every
+// byte, as a search killed while writing it would: ReadHistory returns the
+// complete records, and ReadHistoryTail also the partial line.
+func TestReadHistoryPartialLastLine(t *testing.T) {
+	s := mustSpace(t, Param{Name: "x", Min: 0, Max: 1}, Param{Name: "n", Min: 1, Max: 9, Integer: true})
+	ok := `{"index":0,"point":{"x":0.5,"n":3},"result":1,"duration":"1s"}` + "\n"
+	last := `{"index":1,"point":{"x":0.25,"n":4},"result":null,"error":"diverged","duration":"2s"}`
+	for cut := 1; cut < len(last); cut++ {
+		h, tail, err := ReadHistoryTail(strings.NewReader(ok+last[:cut]), s)
+		if err != nil || len(h) != 1 || h[0].Index != 0 || string(tail) != last[:cut] {
+			t.Fatalf("cut at %d: %v, %d trials, tail %q; want 1 trial and tail %q", cut, err, len(h), tail, last[:cut])
+		}
+		h, err = ReadHistory(strings.NewReader(ok+last[:cut]), s)
+		if err != nil || len(h) != 1 {
+			t.Fatalf("ReadHistory, cut at %d: %v, %d trials", cut, err, len(h))
+		}
+	}
+	// The whole record without its newline is a record.
+	h, tail, err := ReadHistoryTail(strings.NewReader(ok+last), s)
+	if err != nil || len(h) != 2 || tail != nil {
+		t.Errorf("complete last record: %v, %d trials, tail %q", err, len(h), tail)
+	}
+}
+
+// TestResumeAfterPartialLine interrupts a search, cuts its history file in
+// the middle of a record, and resumes it as the package documentation does,
+// with the file opened for appending (and, in a second case, for writing at
+// its end without O_APPEND): the resumed records must be readable and the
+// history that of an uninterrupted search.
+func TestResumeAfterPartialLine(t *testing.T) {
+	s := rosenbrockSpace(t)
+	const budget, k = 30, 12
+	set := func(rec Recorder, hist []Trial) *Settings {
+		return &Settings{Budget: budget, Workers: 1, Seed: 7, Recorder: rec, History: hist}
+	}
+	var full bytes.Buffer
+	want, err := Search(context.Background(), s, failingRosenbrock, &Biased{}, set(NewJSONRecorder(&full), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(full.String(), "\n")
+	for _, tc := range []struct {
+		name string
+		tail string // what follows the first k records
+		flag int
+	}{
+		{"partial, append", lines[k][:len(lines[k])/2], os.O_APPEND},
+		{"partial, seek", lines[k][:len(lines[k])/2], 0},
+		{"one byte", lines[k][:1], os.O_APPEND},
+		{"no newline", strings.TrimSuffix(lines[k], "\n"), os.O_APPEND},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "search.jsonl")
+			if err := os.WriteFile(path, []byte(strings.Join(lines[:k], "")+tc.tail), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|tc.flag, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			hist, err := ReadHistory(f, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantK := k
+			if tc.name == "no newline" {
+				wantK++
+			}
+			if len(hist) != wantK {
+				t.Fatalf("read %d trials, want %d", len(hist), wantK)
+			}
+			if _, err := Search(context.Background(), s, failingRosenbrock, &Biased{}, set(NewJSONRecorder(f), hist)); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, tail, err := ReadHistoryTail(bytes.NewReader(data), s)
+			if err != nil || tail != nil {
+				t.Fatalf("resumed file: %v, partial %q\n%s", err, tail, data)
+			}
+			sameTrials(t, got, want.History)
+			if g, w := durationField.ReplaceAllString(string(data), ""), durationField.ReplaceAllString(full.String(), ""); g != w {
+				t.Fatalf("resumed file\n%s\ndiffers from uninterrupted file\n%s", g, w)
+			}
+		})
 	}
 }

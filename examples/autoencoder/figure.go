@@ -23,6 +23,11 @@ func (e entry) config(c config) config {
 	return c
 }
 
+// dir returns the directory under out of the entry's log.
+func (e entry) dir(out string) string {
+	return filepath.Join(out, strings.NewReplacer("+", "", " ", "", ",", "-", "α", "alpha").Replace(strings.ToLower(e.label)))
+}
+
 // figures are the two experiments that thesis §3.4.3 planned and left
 // empty ("WIP"): figure 3.1 compares SGD, centered gradient descent and
 // mean-only batch normalisation; figure 3.2 compares ACP with a fixed α,
@@ -53,7 +58,7 @@ var figures = map[string][]entry{
 // command returns the go run command that reproduces this run.
 func command() string {
 	cmd := "go run ./examples/autoencoder"
-	if strings.HasPrefix(secondorder.Backend(), "openblas") {
+	if b := secondorder.Backend(); strings.HasPrefix(b, "openblas") && !strings.Contains(b, "run time") {
 		cmd = "go run -tags openblas ./examples/autoencoder"
 	}
 	return strings.Join(append([]string{cmd}, os.Args[1:]...), " ")
@@ -70,7 +75,7 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 	fmt.Fprintf(&table, "| method | updates | training seconds | train_err | test_err |\n|---|---|---|---|---|\n")
 	for _, e := range entries {
 		ec := e.config(c)
-		dir := filepath.Join(c.out, strings.NewReplacer("+", "", " ", "", ",", "-", "α", "alpha").Replace(strings.ToLower(e.label)))
+		dir := e.dir(c.out)
 		fmt.Fprintf(w, "\n== figure %s: %s\n", c.figure, e.label)
 		sum, err := train(ec, data, w, dir)
 		if err != nil {

