@@ -99,20 +99,46 @@ func idxError(name string, cause error, format string, args ...any) error {
 	return fmt.Errorf("%s%w: %s", where, ErrIDXFormat, msg)
 }
 
+// idxChunk is the most ReadIDX reads at a time, 1 MiB.
+const idxChunk = 1 << 20
+
+// idxReader reads an IDX file whose header has been read and validated.
+type idxReader struct {
+	name string
+	br   *bufio.Reader
+	src  io.Reader    // br, or zr for a gzip file
+	zr   *gzip.Reader // nil for a raw file
+	typ  byte
+	dims []int
+	size int // the product of dims, at most MaxIDXSize
+}
+
 func readIDX(r io.Reader, name string) (*IDX, error) {
+	x, err := openIDX(r, name)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	if err := x.readData(func(p []byte) { data = append(grow(data, len(p), x.size), p...) }); err != nil {
+		return nil, err
+	}
+	return &IDX{Type: x.typ, Dims: x.dims, Data: data}, nil
+}
+
+// openIDX reads and validates the magic number and the dimensions.
+func openIDX(r io.Reader, name string) (*idxReader, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
-	src := io.Reader(br)
-	var zr *gzip.Reader
+	x := &idxReader{name: name, br: br, src: br}
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		var err error
-		zr, err = gzip.NewReader(br)
+		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, idxError(name, err, "bad gzip header")
 		}
 		// One gzip member holds one IDX file: bytes after it are an error.
 		zr.Multistream(false)
-		src = zr
+		x.zr, x.src = zr, zr
 	}
+	src := x.src
 
 	var magic [4]byte
 	if n, err := io.ReadFull(src, magic[:]); err != nil {
@@ -140,55 +166,64 @@ func readIDX(r io.Reader, name string) (*IDX, error) {
 		if d == 0 {
 			return nil, idxError(name, nil, "dimension %d has size 0 in %s", i, fmtDims(hdr))
 		}
+		// size ≤ MaxIDXSize, so neither the division nor the product
+		// can overflow, even with a 32-bit int.
 		if uint64(d) > uint64(MaxIDXSize/size) {
 			return nil, idxError(name, nil, "dimensions %s exceed the limit of %d elements", fmtDims(hdr), MaxIDXSize)
 		}
 		dims[i] = int(d)
 		size *= int(d)
 	}
+	x.typ, x.dims, x.size = typ, dims, size
+	return x, nil
+}
 
-	data, err := readAtMost(src, size)
-	if len(data) < size {
-		return nil, idxError(name, ioCause(err), "truncated data: header %v wants %d bytes, got %d", dims, size, len(data))
+// readData reads the x.size data bytes in chunks of at most idxChunk,
+// passing each to use (which must not keep it), then checks that the data
+// end there. It allocates one chunk, whatever size the header declares:
+// use decides what to keep.
+func (x *idxReader) readData(use func(p []byte)) error {
+	name, src, size := x.name, x.src, x.size
+	buf := make([]byte, min(size, idxChunk))
+	for got := 0; got < size; {
+		c := min(size-got, idxChunk)
+		m, err := io.ReadFull(src, buf[:c])
+		if err != nil {
+			return idxError(name, ioCause(err), "truncated data: header %v wants %d bytes, got %d", x.dims, size, got+m)
+		}
+		use(buf[:c])
+		got += c
 	}
 	// The data must end here: no further IDX bytes and, for gzip, the end of
 	// the member with a good checksum and nothing after it.
 	var one [1]byte
 	if n, err := io.ReadFull(src, one[:]); n > 0 {
 		extra, _ := io.Copy(io.Discard, io.LimitReader(src, 1<<20))
-		return nil, idxError(name, nil, "trailing data: header %v wants %d bytes, got %s", dims, size, moreBytes(size, 1+extra, 1<<20+1))
+		return idxError(name, nil, "trailing data: header %v wants %d bytes, got %s", x.dims, size, moreBytes(size, 1+extra, 1<<20+1))
 	} else if err == io.ErrUnexpectedEOF {
-		return nil, idxError(name, nil, "gzip stream truncated after the %d data bytes", size)
+		return idxError(name, nil, "gzip stream truncated after the %d data bytes", size)
 	} else if err != io.EOF {
-		return nil, idxError(name, err, "after the %d data bytes", size)
+		return idxError(name, err, "after the %d data bytes", size)
 	}
-	if zr != nil {
-		if n, _ := io.Copy(io.Discard, io.LimitReader(br, 1<<20)); n > 0 {
-			return nil, idxError(name, nil, "trailing data after the gzip stream: %s", moreBytes(0, n, 1<<20))
+	if x.zr != nil {
+		if n, _ := io.Copy(io.Discard, io.LimitReader(x.br, 1<<20)); n > 0 {
+			return idxError(name, nil, "trailing data after the gzip stream: %s", moreBytes(0, n, 1<<20))
 		}
 	}
-	return &IDX{Type: typ, Dims: dims, Data: data}, nil
+	return nil
 }
 
-// readAtMost reads n bytes from r into a slice that grows as data arrive, so
-// that a header announcing a large size costs no large allocation unless the
-// data are there. It returns fewer than n bytes only with a non-nil error.
-func readAtMost(r io.Reader, n int) ([]byte, error) {
-	const first = 1 << 18
-	buf := make([]byte, 0, min(n, first))
-	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(2*cap(buf), n))
-			copy(grown, buf)
-			buf = grown
-		}
-		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err != nil {
-			return buf, err
-		}
+// grow returns s with room for n more elements, growing its capacity at
+// least twofold when it must grow but not beyond total, the size the
+// header declares: the allocations follow the data read, not the declared
+// size.
+func grow[T any](s []T, n, total int) []T {
+	if len(s)+n <= cap(s) {
+		return s
 	}
-	return buf, nil
+	grown := make([]T, len(s), max(len(s)+n, min(total, 2*cap(s))))
+	copy(grown, s)
+	return grown
 }
 
 // ioCause returns err unless it only says that the input ended early, which

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -185,4 +186,23 @@ func FuzzReadIDX(f *testing.F) {
 			t.Fatalf("dims %v, product %d, data length %d", x.Dims, n, len(x.Data))
 		}
 	})
+}
+
+// TestReadIDXHugeCount reads a small gzip file whose header declares 1 GiB
+// of data: the error must come without allocating for the declared size.
+func TestReadIDXHugeCount(t *testing.T) {
+	in := gzipBytes(makeIDX(IDXUint8, []int{1_369_000, 28, 28}, make([]byte, 5000)))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := ReadIDX(bytes.NewReader(in))
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d-byte file: allocated %d bytes, error %v", len(in), alloc, err)
+	if !errors.Is(err, ErrIDXFormat) || !strings.Contains(err.Error(), "header [1369000 28 28] wants 1073296000 bytes, got 5000") {
+		t.Errorf("error %v", err)
+	}
+	if alloc > 4<<20 {
+		t.Errorf("allocated %d bytes", alloc)
+	}
 }

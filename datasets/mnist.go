@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -147,60 +146,91 @@ func mnistFile(dir, base string) (string, bool) {
 	return "", false
 }
 
+// maxMNISTImages is the most images (and labels) an MNIST file may
+// declare, 2¹⁸ = 262,144: more than any 28×28 ten-digit data set in the
+// IDX format (MNIST, Fashion-MNIST, Kuzushiji-MNIST, QMNIST, EMNIST
+// digits with 240,000 training images) and 1.6 GB as float64. It guards
+// against a small gzip file that inflates to a huge declared count.
+const maxMNISTImages = 1 << 18
+
+// openMNIST opens the IDX file at path and checks its dimensions against
+// want (0 for the number of examples, at most maxMNISTImages) before any
+// data is read.
+func openMNIST(path, what string, want ...int) (*idxReader, *os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("datasets: %w", err)
+	}
+	x, err := openIDX(f, path)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	ok := len(x.dims) == len(want) && x.dims[0] <= maxMNISTImages
+	for i, d := range want[1:] {
+		ok = ok && x.dims[i+1] == d
+	}
+	if !ok {
+		f.Close()
+		shape := "one dimension N"
+		if len(want) > 1 {
+			shape = "N"
+			for _, d := range want[1:] {
+				shape += fmt.Sprintf("×%d", d)
+			}
+		}
+		return nil, nil, fmt.Errorf("datasets: %s: %w: %s have dimensions %v, want %s with N ≤ %d", path, ErrIDXFormat, what, x.dims, shape, maxMNISTImages)
+	}
+	return x, f, nil
+}
+
 // readMNISTImages reads an IDX file of N×28×28 unsigned bytes into an N×784
-// matrix scaled to [0, 1].
+// matrix scaled to [0, 1]. The bytes are converted as they are read, a
+// chunk at a time, into a slice that grows with the data.
 func readMNISTImages(path string) (*mat.Dense, error) {
-	x, err := ReadIDXFile(path)
+	x, f, err := openMNIST(path, "images", 0, MNISTRows, MNISTCols)
 	if err != nil {
 		return nil, err
 	}
-	if len(x.Dims) != 3 || x.Dims[1] != MNISTRows || x.Dims[2] != MNISTCols {
-		return nil, fmt.Errorf("datasets: %s: %w: images have dimensions %v, want N×%d×%d", path, ErrIDXFormat, x.Dims, MNISTRows, MNISTCols)
-	}
-	return mat.NewDense(x.Dims[0], MNISTPixels, bytesToUnit(x.Data)), nil
-}
-
-// bytesToUnit returns the bytes of src divided by 255. The work is split
-// over GOMAXPROCS goroutines: most of its cost is the first touch of the
-// new memory, 8 bytes per pixel.
-func bytesToUnit(src []byte) []float64 {
+	defer f.Close()
 	var scale [256]float64
 	for i := range scale {
 		scale[i] = float64(i) / 255
 	}
-	dst := make([]float64, len(src))
-	const minChunk = 1 << 20
-	p := max(1, min(runtime.GOMAXPROCS(0), len(src)/minChunk))
-	chunk := (len(src) + p - 1) / p
-	var wg sync.WaitGroup
-	for lo := 0; lo < len(src); lo += chunk {
-		hi := min(lo+chunk, len(src))
-		wg.Go(func() {
-			d := dst[lo:hi]
-			for i, b := range src[lo:hi] {
-				d[i] = scale[b]
-			}
-		})
+	var dst []float64
+	if err := x.readData(func(p []byte) {
+		dst = grow(dst, len(p), x.size)
+		for _, b := range p {
+			dst = append(dst, scale[b])
+		}
+	}); err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	return dst
+	return mat.NewDense(x.dims[0], MNISTPixels, dst), nil
 }
 
 // readMNISTLabels reads an IDX file of N unsigned bytes, each a digit 0…9.
 func readMNISTLabels(path string) ([]int, error) {
-	x, err := ReadIDXFile(path)
+	x, f, err := openMNIST(path, "labels", 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(x.Dims) != 1 {
-		return nil, fmt.Errorf("datasets: %s: %w: labels have dimensions %v, want one dimension", path, ErrIDXFormat, x.Dims)
-	}
-	labels := make([]int, len(x.Data))
-	for i, b := range x.Data {
-		if b >= MNISTClasses {
-			return nil, fmt.Errorf("datasets: %s: %w: label %d of example %d is not a digit", path, ErrIDXFormat, b, i)
+	defer f.Close()
+	var labels []int
+	bad := -1
+	if err := x.readData(func(p []byte) {
+		labels = grow(labels, len(p), x.size)
+		for _, b := range p {
+			if b >= MNISTClasses && bad < 0 {
+				bad = len(labels)
+			}
+			labels = append(labels, int(b))
 		}
-		labels[i] = int(b)
+	}); err != nil {
+		return nil, err
+	}
+	if bad >= 0 {
+		return nil, fmt.Errorf("datasets: %s: %w: label %d of example %d is not a digit", path, ErrIDXFormat, labels[bad], bad)
 	}
 	return labels, nil
 }

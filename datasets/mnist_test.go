@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -297,6 +298,39 @@ func BenchmarkLoadMNIST(b *testing.B) {
 	for b.Loop() {
 		if _, err := ReadMNISTDir(dir); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestReadMNISTHugeCount reads image files declaring more images than they
+// hold or than the limit: the errors must come before any allocation for
+// the declared size.
+func TestReadMNISTHugeCount(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "images.gz")
+	for _, c := range []struct {
+		n       int
+		data    int
+		errLike string
+	}{
+		{1_369_000, 0, "want N×28×28 with N ≤ 262144"},                    // the file
+		{maxMNISTImages, 5 * 784, "wants 205520896 bytes, got 3920"},      // within the limit, truncated
+		{maxMNISTImages, 3<<20 + 5, "wants 205520896 bytes, got 3145733"}, // several chunks
+	} {
+		hdr := makeIDX(IDXUint8, []int{c.n, 28, 28}, make([]byte, c.data))
+		os.WriteFile(path, gzipBytes(hdr), 0o644)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := readMNISTImages(path)
+		runtime.ReadMemStats(&after)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%d images declared, %d bytes present: allocated %d bytes, error %v", c.n, c.data, alloc, err)
+		if !errors.Is(err, ErrIDXFormat) || !strings.Contains(err.Error(), c.errLike) || !strings.Contains(err.Error(), path) {
+			t.Errorf("error %v, want %q", err, c.errLike)
+		}
+		if limit := uint64(24*c.data + 4<<20); alloc > limit {
+			t.Errorf("allocated %d bytes, more than %d", alloc, limit)
 		}
 	}
 }

@@ -8,9 +8,16 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 )
 
 // The network file format, versions 1 and 2. All integers and floats are
@@ -262,7 +269,9 @@ func readHeader(f *fileReader) (header, error) {
 		return h, formatErr(nil, "header checksum mismatch: file is corrupt")
 	}
 	h.sizes = make([]int, nl+1)
-	params := 0
+	// The declared count, in uint64 so that no product or sum overflows
+	// (each term is below 2⁴⁹, and the sum is checked after each term).
+	params := uint64(0)
 	for l := range h.sizes {
 		s := binary.LittleEndian.Uint32(rest[4*l:])
 		if s == 0 || s > maxSize {
@@ -276,8 +285,15 @@ func readHeader(f *fileReader) (header, error) {
 		if f&^(flagNormMask|flagWhitened) != 0 || !Norm(f&flagNormMask).valid() {
 			return h, formatErr(nil, "invalid flags %#x for layer %d in file header", f, l)
 		}
-		params += h.sizes[l+1]*(h.sizes[l]+1) + numExtra(h.sizes[l], h.sizes[l+1], f)
-		if params > maxParams {
+		in, out := uint64(h.sizes[l]), uint64(h.sizes[l+1])
+		params += out * (in + 1)
+		if Norm(f&flagNormMask) != NoNorm {
+			params += 2 + 4*out
+		}
+		if f&flagWhitened != 0 {
+			params += in + in*in
+		}
+		if params > maxParams || params > math.MaxInt/8 {
 			return h, formatErr(nil, "file declares more than %d parameters", maxParams)
 		}
 	}
@@ -296,37 +312,59 @@ func readHeader(f *fileReader) (header, error) {
 	return h, nil
 }
 
+// readChunk is the number of float64 values, 1 MiB, that readParams reads
+// at a time.
+const readChunk = 1 << 17
+
 // readParams reads the parameters θ, the version-2 values of every layer
 // (extra[l], in the order of Affine.extraValues) and the final checksum.
+//
+// The sizes come from a header that may lie: a 29-byte file can declare 2³¹
+// parameters. So nothing is allocated for values not yet read: the values
+// are read in chunks of readChunk, and the slices grow (at most doubling,
+// never beyond the declared size) as the data arrive. A file that ends
+// early costs about its own size plus one chunk.
 func readParams(f *fileReader, h header) (theta []float64, extra [][]float64, err error) {
 	sizes := h.sizes
-	buf := make([]byte, 8*4096)
-	read := func(what string, n int) ([]float64, error) {
-		v := make([]float64, 0, n)
+	nTheta := numParams(sizes)
+	nExtra := 0
+	for l, fl := range h.flags {
+		nExtra += numExtra(sizes[l], sizes[l+1], fl)
+	}
+	buf := make([]byte, 8*min(nTheta+nExtra, readChunk))
+	// read appends n values to dst; total is the number of values dst is
+	// declared to hold in the end, and what names them in errors.
+	read := func(dst []float64, n, total int, what string) ([]float64, error) {
 		for n > 0 {
-			c := min(n, 4096)
-			if err := f.read(what, buf[:8*c]); err != nil {
-				return nil, err
+			c := min(n, readChunk)
+			b := buf[:8*c]
+			if m, err := io.ReadFull(f.r, b); err != nil {
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
+					return nil, formatErr(io.ErrUnexpectedEOF, "truncated file: header declares %d %s, file ends after %d", total, what, len(dst)+m/8)
+				}
+				return nil, fmt.Errorf("nn: reading %s: %w", what, err)
+			}
+			f.sum.Write(b)
+			if len(dst)+c > cap(dst) {
+				grown := make([]float64, len(dst), min(total, max(2*cap(dst), len(dst)+c)))
+				copy(grown, dst)
+				dst = grown
 			}
 			for j := 0; j < c; j++ {
-				v = append(v, math.Float64frombits(binary.LittleEndian.Uint64(buf[8*j:])))
+				dst = append(dst, math.Float64frombits(binary.LittleEndian.Uint64(b[8*j:])))
 			}
 			n -= c
 		}
-		return v, nil
+		return dst, nil
 	}
-	theta = make([]float64, 0, numParams(sizes))
-	for l := 1; l < len(sizes); l++ {
-		v, err := read(fmt.Sprintf("layer %d parameters", l-1), sizes[l]*(sizes[l-1]+1))
-		if err != nil {
-			return nil, nil, err
-		}
-		theta = append(theta, v...)
+	theta, err = read(nil, nTheta, nTheta, "parameters")
+	if err != nil {
+		return nil, nil, err
 	}
 	extra = make([][]float64, len(h.flags))
 	for l, fl := range h.flags {
 		if n := numExtra(sizes[l], sizes[l+1], fl); n > 0 {
-			if extra[l], err = read(fmt.Sprintf("layer %d normalisation and whitening", l), n); err != nil {
+			if extra[l], err = read(nil, n, n, fmt.Sprintf("normalisation and whitening values for layer %d", l)); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -454,11 +492,24 @@ func Read(r io.Reader) (*Network, error) {
 	return net, nil
 }
 
-// SaveFile saves the network to the named file, written to a temporary
-// file in the same directory and renamed, so that an existing file is
-// replaced only by a complete one.
+// SaveFile saves the network to the named file, atomically and durably:
+// it writes a temporary file "."+base+".tmp-"+random in the same directory
+// (base the file's name), syncs it to disk, closes it, renames it over the
+// file and syncs the directory, so that the file is either the old one or
+// the complete new one, even after a crash or a power loss. On error the
+// temporary file is removed. The file is created with mode 0666 less the
+// umask, like os.Create (not os.CreateTemp's 0600); an existing file is
+// replaced, not rewritten, so its mode is not kept.
+//
+// A process killed during SaveFile leaves its temporary file behind. Before
+// writing, SaveFile removes the temporaries of the same file older than
+// staleTemp (one hour), and those named "base.tmpNNN" left by earlier
+// versions of SaveFile. It does not remove younger ones: without a lock on
+// the name, a younger temporary may belong to a save in progress in
+// another process, and removing it would make that save fail.
 func (net *Network) SaveFile(path string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	removeStaleTemps(path, time.Now().Add(-staleTemp))
+	tmp, err := createTemp(path)
 	if err != nil {
 		return fmt.Errorf("nn: SaveFile: %w", err)
 	}
@@ -468,11 +519,14 @@ func (net *Network) SaveFile(path string) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriter(tmp)
+	bw := bufio.NewWriter(saveFileWriter(tmp))
 	if err = net.Save(bw); err != nil {
 		return err
 	}
 	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("nn: SaveFile: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("nn: SaveFile: %w", err)
 	}
 	if err = tmp.Close(); err != nil {
@@ -480,6 +534,94 @@ func (net *Network) SaveFile(path string) (err error) {
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("nn: SaveFile: %w", err)
+	}
+	// The file is in place; an error now only says that the rename may
+	// not be durable yet.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("nn: SaveFile: %s saved, but syncing its directory: %w", path, err)
+	}
+	return nil
+}
+
+// staleTemp is the age beyond which SaveFile removes a temporary file left
+// by an interrupted save of the same file.
+const staleTemp = time.Hour
+
+// saveFileWriter returns the writer SaveFile writes the temporary file
+// through; tests replace it to inject write errors.
+var saveFileWriter = func(f *os.File) io.Writer { return f }
+
+// tempPrefix returns the prefix of the names of the temporaries of path.
+func tempPrefix(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+}
+
+// createTemp creates a new temporary file for path with mode 0666 less the
+// umask.
+func createTemp(path string) (*os.File, error) {
+	prefix := tempPrefix(path)
+	for try := 0; ; try++ {
+		name := prefix + strconv.FormatUint(rand.Uint64(), 36)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		return f, err
+	}
+}
+
+// removeStaleTemps removes the regular files named like the temporaries of
+// path, ".base.tmp-*", or like those of the earlier versions of SaveFile,
+// "base.tmp" followed by 1 to 10 decimal digits (os.CreateTemp's suffix),
+// last modified before cutoff. Errors are ignored: the cleanup is a
+// courtesy, not part of the save.
+func removeStaleTemps(path string, cutoff time.Time) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, "."+base+".tmp-") && !isLegacyTemp(name, base) {
+			continue
+		}
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+func isLegacyTemp(name, base string) bool {
+	digits, ok := strings.CutPrefix(name, base+".tmp")
+	if !ok || len(digits) == 0 || len(digits) > 10 {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// syncDir syncs the directory, so that a rename in it is durable. It
+// returns nil where directories cannot be synced (Windows, and file systems
+// that reject fsync on a directory with EINVAL or ENOTSUP).
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, syscall.EINVAL) {
+		return err
 	}
 	return nil
 }
