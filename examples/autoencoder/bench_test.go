@@ -14,9 +14,10 @@ import (
 // BenchmarkSGDStep times one SGD step (forward, backward, update) of the
 // benchmark autoencoder at batch 100 and 1000 and reports GFLOP/s counting
 // 6 × parameters × batch floating-point operations per step (2 for the
-// forward gemms, 4 for the two backward gemms). Run it in both backends:
+// forward gemms, 4 for the two backward gemms). Run it in each backend:
 //
-//	go test -run '^$' -bench SGDStep ./examples/autoencoder
+//	SECONDORDER_BLAS=gonum go test -run '^$' -bench SGDStep ./examples/autoencoder
+//	go test -run '^$' -bench SGDStep ./examples/autoencoder  # OpenBLAS at run time
 //	go test -tags openblas -run '^$' -bench SGDStep ./examples/autoencoder
 func BenchmarkSGDStep(b *testing.B) {
 	sizes := []int{784, 1000, 500, 250, 30, 250, 500, 1000, 784}

@@ -346,7 +346,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	fmt.Fprintf(w, "net %s (%d parameters), loss %s, %s, batch %d, backend %s\n",
 		c.arch, numParams(sizes), loss.Name(), tr.label, c.batch, secondorder.Backend())
 	if strings.HasPrefix(secondorder.Backend(), "gonum") {
-		fmt.Fprintln(w, "(pure-Go products; with OpenBLAS installed (apt-get install libopenblas0) this runs about 8× faster)")
+		fmt.Fprintln(w, "(pure-Go products; with OpenBLAS installed (apt-get install libopenblas0) this runs 4–9× faster)")
 	}
 	if tr.start != nil {
 		if err := tr.start(net, train, rng); err != nil {
