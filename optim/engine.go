@@ -364,10 +364,7 @@ func (e *engine) reportNow(s Rules, d methodDefaults) Report {
 	r.Updates = e.t
 	r.Damping = e.lambda
 	if !e.started {
-		r.Damping = orFloat(s.Damping, d.damping)
-		if s.Undamped {
-			r.Damping = 0
-		}
+		r.Damping = s.fill(d).lambda
 		r.Rho, r.ModelDecrease = math.NaN(), math.NaN()
 	}
 	return r
@@ -375,8 +372,7 @@ func (e *engine) reportNow(s Rules, d methodDefaults) Report {
 
 // statsDue reports whether the next step updates the statistics.
 func (e *engine) statsDue(r Rules, d methodDefaults) bool {
-	t3 := orInt(r.InversePeriod, d.inversePeriod)
-	return e.t%orInt(r.StatsPeriod, orInt(d.statsPeriod, t3)) == 0
+	return e.t%r.fill(d).t1 == 0
 }
 
 // dot returns ⟨X, Y⟩ for contiguous matrices of equal shape.

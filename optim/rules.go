@@ -121,6 +121,12 @@ func (r Rules) resolve(d methodDefaults) (rules, error) {
 	if err := r.validate(d.name); err != nil {
 		return rules{}, err
 	}
+	return r.fill(d), nil
+}
+
+// fill returns r with the defaults d filled in, without validating: the one
+// place where a zero setting becomes the method's default.
+func (r Rules) fill(d methodDefaults) rules {
 	s := rules{Rules: r, d: d}
 	s.eta = orFloat(r.Rate, d.rate)
 	s.lambda = orFloat(r.Damping, d.damping)
@@ -133,7 +139,7 @@ func (r Rules) resolve(d methodDefaults) (rules, error) {
 	s.t1 = orInt(r.StatsPeriod, orInt(d.statsPeriod, s.t3))
 	s.t2 = orInt(r.LMPeriod, DefaultLMPeriod)
 	s.extra = r.ExtraRate
-	return s, nil
+	return s
 }
 
 // validate returns an error, prefixed "optim: <name>:", describing the first
