@@ -46,6 +46,13 @@ type Layer struct {
 	// curvature-based optimizers, whose curvature covers only W and B, give
 	// them plain gradient steps and say so.
 	Extra []ExtraParam
+	// Risk is the risk R = (1/n) Σ_i l(f(x_i), y_i) of the minibatch these
+	// records come from, at the parameters they were computed with, when the
+	// producer knows it; zero means unknown. It is the same on every layer
+	// of a network. Package nn's Backward sets it. Scale-free step rules
+	// read it: optim's norm constraint bounds an update's predicted change
+	// of the loss relative to R.
+	Risk float64
 }
 
 // ExtraParam is a parameter vector outside the affine map, with the gradient of

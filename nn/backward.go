@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
@@ -13,6 +14,7 @@ import (
 //	Grad   n × n_out   row i = ∇_{a_l} l(f(x_i), y_i), not divided by n
 //	GradW  n_out × n_in  (1/n) Gradᵀ Input
 //	GradB  n_out         (1/n) Σ_i Grad_i
+//	Risk                 (1/n) Σ_i l(f(x_i), y_i), the risk of the batch
 //
 // starting from Grad_L = loss.GradA and using
 // Grad_{l−1} = φ'_{l−1} ⊙ (Grad_l W_l) (J_φᵀ (Grad_l W_l) in general;
@@ -31,6 +33,10 @@ func (net *Network) Backward(loss Loss, Y mat.Matrix) {
 	y := net.targets("Backward", Y)
 	last := net.layers[len(net.layers)-1]
 	loss.GradA(last.grad, net.Output(), y)
+	risk := loss.Value(net.Output(), y)
+	if risk == 0 {
+		risk = math.SmallestNonzeroFloat64 // zero Risk means unknown
+	}
 	for l := len(net.layers) - 1; l >= 0; l-- {
 		ly := net.layers[l]
 		if ly.norm != nil {
@@ -38,6 +44,7 @@ func (net *Network) Backward(loss Loss, Y mat.Matrix) {
 		}
 		ly.paramGrads()
 		ly.rec.Grad, ly.rec.GradW, ly.rec.GradB = ly.grad, ly.gradW, ly.gradB
+		ly.rec.Risk = risk
 		if l > 0 {
 			prev := net.layers[l-1]
 			ly.backInput(prev.grad, ly.grad)

@@ -198,6 +198,7 @@ func (net *Network) forward(X mat.Matrix, update bool) {
 	for _, l := range net.layers {
 		l.forward(net.training, update)
 		l.rec.Grad, l.rec.GradW, l.rec.GradB = nil, nil, nil // until Backward
+		l.rec.Risk = 0
 		l.rec.Back = nil
 		l.rec.BackScale = 0
 		l.rec.BackExamples = nil

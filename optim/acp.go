@@ -2,7 +2,6 @@ package optim
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
@@ -23,7 +22,7 @@ var acpDefaults = methodDefaults{
 	rate:           DefaultACPRate,
 	damping:        DefaultACPDamping,
 	absolute:       true,
-	normConstraint: math.Inf(1),
+	normConstraint: DefaultNormConstraint,
 	inversePeriod:  DefaultACPRefreshPeriod,
 }
 
@@ -53,7 +52,8 @@ var acpDefaults = methodDefaults{
 // rate η/λ where α Ā ≪ λ (docs/tuning.md).
 //
 // Defaults (zero values): η = 0.1, no momentum, λ = 0.01 absolute, refresh
-// every 20 updates, no averaging, no norm constraint. Cost per layer: the
+// every 20 updates, no averaging, the norm constraint DefaultNormConstraint
+// (relative to the risk). Cost per layer: the
 // step, 2 n_out (n_in+1)² flops by triangular solves or, when the batch is
 // small, 2n(n_in+1)(n_in+1+n_out) on the input side; a refresh, one syrk and
 // a Cholesky factorization, n n_in² + n_in³/3 flops. No allocation in

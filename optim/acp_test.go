@@ -125,7 +125,9 @@ func TestACPMatchesDenseSolve(t *testing.T) {
 						alpha = curvature.MaxSquaredGrad(l.Grad)
 					}
 					wantW, wantB := acpDense(t, acpAbar(l.Input), l.GradW, l.GradB, alpha, lambda)
-					opt := &ACP{Rules: Rules{Rate: 0.5, Damping: lambda}, Alpha: fixed}
+					// No norm constraint: the step is compared with the
+					// unconstrained solve (the records have no Risk).
+					opt := &ACP{Rules: Rules{Rate: 0.5, Damping: lambda, NormConstraint: math.Inf(1)}, Alpha: fixed}
 					dw, db := acpObserve(t, opt, 0.5, []*secondorder.Layer{l}, 0)
 					assertStepClose(t, wantW, dw, 1e-8, "ΔW")
 					assertStepClose(t, wantB, db, 1e-8, "Δb")
@@ -177,7 +179,7 @@ func TestACPUndampedMatchesEq333(t *testing.T) {
 		for o := 0; o < out; o++ {
 			wantB.SetVec(o, gbar.AtVec(o)/alpha-wmu.AtVec(o))
 		}
-		opt := &ACP{Rules: Rules{Rate: 1, Undamped: true}, Alpha: fixed}
+		opt := &ACP{Rules: Rules{Rate: 1, Undamped: true, NormConstraint: math.Inf(1)}, Alpha: fixed}
 		dw, db := acpObserve(t, opt, 1, []*secondorder.Layer{l}, 0)
 		assertStepClose(t, &wantW, dw, 1e-9, "ΔW (eq. 3.3.3)")
 		assertStepClose(t, wantB, db, 1e-9, "Δb (eq. 3.3.4 corrected)")
@@ -211,7 +213,7 @@ func TestACPAmortization(t *testing.T) {
 	const n, in, out, lambda = 15, 4, 3, 0.05
 	l := &secondorder.Layer{W: randDense(rng, out, in), B: testutil.RandVec(rng, out)}
 	layers := []*secondorder.Layer{l}
-	opt := &ACP{Rules: Rules{Rate: 0.3, Damping: lambda, InversePeriod: 3}}
+	opt := &ACP{Rules: Rules{Rate: 0.3, Damping: lambda, InversePeriod: 3, NormConstraint: math.Inf(1)}}
 
 	acpNewBatch(rng, l, n, 1, 0.5)
 	a1, alpha1 := acpAbar(l.Input), curvature.MaxSquaredGrad(l.Grad)
@@ -258,7 +260,7 @@ func TestACPMovingAverage(t *testing.T) {
 		rng := rand.New(rand.NewPCG(37, 38))
 		const n, in, out, alpha, lambda = 10, 3, 2, 1.7, 0.02
 		l := &secondorder.Layer{W: randDense(rng, out, in), B: testutil.RandVec(rng, out)}
-		opt := &ACP{Rules: Rules{Rate: 0.5, Damping: lambda, InversePeriod: 1}, Alpha: alpha, Decay: decay}
+		opt := &ACP{Rules: Rules{Rate: 0.5, Damping: lambda, InversePeriod: 1, NormConstraint: math.Inf(1)}, Alpha: alpha, Decay: decay}
 		avg := mat.NewSymDense(in+1, nil)
 		for k := 1; k <= 3; k++ {
 			acpNewBatch(rng, l, n, float64(k), float64(2-k))
@@ -283,8 +285,8 @@ func acpScaledSym(s float64, a *mat.SymDense) *mat.SymDense {
 
 // TestACPExactNewtonOnLinearModel: for a linear model with the quadratic
 // loss the Gauss–Newton matrix is Ā ⊗ 2I exactly, so ACP with α = 2, λ = 0
-// and rate 1 reaches the least-squares solution in one step. Tolerance 1e-9
-// on the risk.
+// and rate 1 reaches the least-squares solution in one step (without the
+// norm constraint, which would shorten it). Tolerance 1e-9 on the risk.
 func TestACPExactNewtonOnLinearModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(39, 40))
 	p := newHandLinear(rng, 40, 4, 3)
@@ -304,7 +306,7 @@ func TestACPExactNewtonOnLinearModel(t *testing.T) {
 	best = best * best / float64(n)
 
 	p.fill()
-	require.NoError(t, (&ACP{Rules: Rules{Rate: 1, Undamped: true}, Alpha: 2}).Step(p.layers()))
+	require.NoError(t, (&ACP{Rules: Rules{Rate: 1, Undamped: true, NormConstraint: math.Inf(1)}, Alpha: 2}).Step(p.layers()))
 	assert.InDelta(t, best, p.fill(), 1e-9*max(1, best))
 }
 
@@ -328,7 +330,8 @@ func TestACPSingularCovarianceRaisesDamping(t *testing.T) {
 		used  float64
 	}
 	var calls []call
-	opt := &ACP{Rules: Rules{Rate: 1, Undamped: true, OnDampingRaised: func(k int, u float64) { calls = append(calls, call{k, u}) }}, Alpha: alpha}
+	// No norm constraint: the step is compared with the unconstrained solve.
+	opt := &ACP{Rules: Rules{Rate: 1, Undamped: true, NormConstraint: math.Inf(1), OnDampingRaised: func(k int, u float64) { calls = append(calls, call{k, u}) }}, Alpha: alpha}
 	a0 := acpAbar(l0.Input)
 	gw, gb := mat.DenseCopyOf(l0.GradW), mat.VecDenseCopyOf(l0.GradB)
 	dw, db := acpObserve(t, opt, 1, []*secondorder.Layer{l0, l1}, 0)
@@ -348,6 +351,7 @@ func TestACPSingularCovarianceRaisesDamping(t *testing.T) {
 	assertStepClose(t, wantB, db, 1e-6, "Δb with the raised damping")
 
 	calls = nil
+	setQuadraticRisk(l0, l1) // the default norm constraint reads it
 	opt = &ACP{Rules: Rules{Damping: 1e-4, OnDampingRaised: func(k int, u float64) { calls = append(calls, call{k, u}) }}, Alpha: alpha}
 	require.NoError(t, opt.Step([]*secondorder.Layer{l0, l1}))
 	assert.Empty(t, calls)
@@ -375,6 +379,7 @@ func TestACPNonFiniteReturnsError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(43, 44))
 			good, bad := randRecord(rng, 8, 3, 2), randRecord(rng, 8, 4, 3)
+			setQuadraticRisk(good, bad) // the default norm constraint reads it
 			layers := []*secondorder.Layer{good, bad}
 			opt := tc.opt
 			opt.Momentum = 0.5
@@ -414,7 +419,8 @@ func TestACPZeroGradient(t *testing.T) {
 	l.Grad.Zero()
 	l.ComputeParamGrads()
 	a1 := acpAbar(l.Input) // the statistics of update 1
-	opt := &ACP{Rules: Rules{Rate: 0.5, InversePeriod: 5}}
+	// No norm constraint: the step is compared with the unconstrained solve.
+	opt := &ACP{Rules: Rules{Rate: 0.5, InversePeriod: 5, NormConstraint: math.Inf(1)}}
 	p := flatParams(l)
 	require.NoError(t, opt.Step([]*secondorder.Layer{l}))
 	assert.Equal(t, p[:8], flatParams(l)[:8], "W or b moved with a zero gradient")
@@ -457,6 +463,7 @@ func TestACPExtraPlainSteps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(47, 48))
 			l := randRecord(rng, 6, 3, 2)
+			setQuadraticRisk(l) // the default norm constraint reads it
 			want := mat.VecDenseCopyOf(l.Extra[0].Value)
 			v := mat.NewVecDense(want.Len(), nil)
 			opt := tc.opt
@@ -505,7 +512,9 @@ func TestACPRefusesBadSettings(t *testing.T) {
 // TestACPDecreasesLoss: full-batch training of the hand-made models. The
 // heuristic α = max (∇_a l)² is meant for bounded outputs (the residuals of
 // the linear model here are large, where it takes tiny steps), so the linear
-// model uses a fixed α (its exact output curvature is 2).
+// model uses a fixed α (its exact output curvature is 2). The default norm
+// constraint, relative to the risk, holds each step's predicted decrease to
+// a few percent of the risk, hence the 150 steps of the first case.
 func TestACPDecreasesLoss(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -513,8 +522,8 @@ func TestACPDecreasesLoss(t *testing.T) {
 		steps int
 		frac  float64
 	}{
-		{"fixed-alpha", &ACP{Rules: Rules{Rate: 0.5}, Alpha: 2}, 50, 0.01},
-		{"fixed-alpha-momentum", &ACP{Rules: Rules{Rate: 0.1, Momentum: 0.5, InversePeriod: 5}, Alpha: 2}, 100, 0.01},
+		{"fixed-alpha", &ACP{Rules: Rules{Rate: 0.5}, Alpha: 2}, 150, 0.01},
+		{"fixed-alpha-momentum", &ACP{Rules: Rules{Rate: 0.1, Momentum: 0.5, InversePeriod: 5}, Alpha: 2}, 150, 0.01},
 	} {
 		t.Run("linear-"+tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(51, 52))
@@ -540,6 +549,7 @@ func TestACPDecreasesLoss(t *testing.T) {
 func TestACPNoAllocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(55, 56))
 	layers := []*secondorder.Layer{randRecord(rng, 8, 5, 3), randRecord(rng, 8, 3, 2)}
+	setQuadraticRisk(layers...) // the default norm constraint reads it
 	// InversePeriod 2: the measured steps include refreshes.
 	checkNoAllocs(t, layers, &ACP{Rules: Rules{InversePeriod: 2}, Decay: 0.9}, 3)
 	checkNoAllocs(t, layers, &ACP{Rules: Rules{InversePeriod: 2, Momentum: 0.9}}, 3)

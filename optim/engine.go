@@ -82,6 +82,11 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 		}
 	}
 
+	bound, err := normBound(&s, layers)
+	if err != nil {
+		return err
+	}
+
 	e.report.Stats, e.report.Refreshed, e.report.Constrained = stats, false, false
 	e.report.ModelDecrease = math.NaN()
 	for j, l := range layers {
@@ -144,8 +149,8 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 			alpha, mu, decrease = a, m, dec
 		}
 	}
-	if math.IsNaN(decrease) && !math.IsInf(s.c, 1) && gu > 0 {
-		alpha, e.report.Constrained = constrainRate(alpha, s.c, gu)
+	if math.IsNaN(decrease) && !math.IsInf(bound, 1) && gu > 0 {
+		alpha, e.report.Constrained = constrainRate(alpha, bound, gu)
 	}
 	if !hasPrev {
 		mu = 0 // no previous update (the buffer may hold a refused one)
@@ -363,7 +368,7 @@ func (e *engine) reportNow(s Rules, d methodDefaults) Report {
 	r := e.report
 	r.Updates = e.t
 	r.Damping = e.lambda
-	if !e.started {
+	if e.t == 0 { // nothing applied yet (a refused first step may have started e)
 		r.Damping = s.fill(d).lambda
 		r.Rho, r.ModelDecrease = math.NaN(), math.NaN()
 	}

@@ -157,8 +157,11 @@ func (t *kfNet) propagate(v *mat.Dense, idx []int, f func(j int, m *mat.Dense)) 
 // example of each row of Back and the number of examples Back covers; for
 // another name Back is left alone, and the result is nil and n.
 func (t *kfNet) fillRecords(rng *rand.Rand, back string, sub int) (idx []int, rows int) {
-	t.forward()
+	risk := t.forward()
 	t.backward()
+	for _, l := range t.layers {
+		l.Risk = risk // read by the norm constraint
+	}
 	switch back {
 	case "gn":
 		return t.backGN(), t.n

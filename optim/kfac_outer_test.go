@@ -35,6 +35,8 @@ func TestKFACBatchSideSolveMatchesFactorSide(t *testing.T) {
 			l.GradW, l.GradB = nil, nil
 			l.ComputeParamGrads()
 		}
+		setQuadraticRisk(a) // the default norm constraint reads it, and binds
+		b.Risk = a.Risk
 		b.Grad = nil // factor-side path
 		if err := ka.Step([]*secondorder.Layer{a}); err != nil {
 			t.Fatal(err)

@@ -100,6 +100,7 @@ func TestKFACStepMatchesDenseKron(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 7))
 			net := newKFNet(rng, tc.sizes, tc.tanh, n)
 			_, rows := net.fillRecords(rng, tc.back, 5)
+			risk := net.layers[0].Risk // the norm constraint is relative to it
 			var us, before []*mat.Dense
 			gu := 0.0
 			for _, l := range net.layers {
@@ -124,8 +125,9 @@ func TestKFACStepMatchesDenseKron(t *testing.T) {
 			}
 			c := tc.opt.NormConstraint
 			if c == 0 {
-				c = DefaultKFACNormConstraint
+				c = DefaultNormConstraint
 			}
+			c *= risk
 			bound := eta*eta*gu > c
 			if bound {
 				eta = math.Sqrt(c / gu)
@@ -275,6 +277,7 @@ func TestKFACInversePeriod(t *testing.T) {
 func TestKFACStatsDueSkipsBack(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 9))
 	l := kfRandomLayer(rng, 2, 3, 6, 6)
+	setQuadraticRisk(l) // the default norm constraint reads it
 	opt := &KFAC{Rules: Rules{StatsPeriod: 3}}
 	for step := 1; step <= 6; step++ {
 		back := l.Back
@@ -303,6 +306,7 @@ func TestKFACStatsDueSkipsBack(t *testing.T) {
 // the observed update δ, F = c I (GNVec) or the K-FAC factors, and λ.
 func kfLMStub(t *testing.T, opt *KFAC, l *secondorder.Layer, rho, c float64, useGNVec bool, calls *int) {
 	const h0 = 10.0
+	l.Risk = h0 // the risk before the update, read by the norm constraint
 	var before, grad *mat.Dense
 	opt.Problem.Loss = func() (float64, error) {
 		*calls++
@@ -515,34 +519,51 @@ func (t *kfNet) setParamsFrom(thetas []*mat.Dense) {
 
 // TestKFACAutoRateFallback checks that a GNVec with negative curvature makes
 // AutoRate fall back to the fixed Rate, reported, with a finite update equal
-// to the fixed-rate one (to 1e-12).
+// to the fixed-rate one (to 1e-12): with the default norm constraint, which
+// binds here and then bounds the fixed rate of the fallback as it does the
+// reference's, and without it, where the rate is Rate itself.
 func TestKFACAutoRateFallback(t *testing.T) {
-	rng := rand.New(rand.NewPCG(4, 5))
-	l := kfRandomLayer(rng, 2, 3, 9, 9)
-	l2 := &secondorder.Layer{}
-	*l2 = *l
-	l2.W, l2.B = mat.DenseCopyOf(l.W), mat.VecDenseCopyOf(l.B)
-	opt := &KFAC{Rules: Rules{AutoRate: true, Rate: 0.3, Damping: 0.01, AbsoluteDamping: true}}
-	opt.Problem.GNVec = func(dst, v []secondorder.Direction) error {
-		for j := range v {
-			dst[j].W.Scale(-1, v[j].W)
-			dst[j].B.ScaleVec(-1, v[j].B)
-		}
-		return nil
-	}
-	if err := opt.Step([]*secondorder.Layer{l}); err != nil {
-		t.Fatal(err)
-	}
-	r := opt.Report()
-	if r.Fallbacks != 1 || r.Rate != 0.3 || !strings.Contains(r.LastFallback, "fixed Rate") {
-		t.Fatalf("report %+v, want a fallback to the fixed rate", r)
-	}
-	ref := &KFAC{Rules: Rules{Rate: 0.3, Damping: 0.01, AbsoluteDamping: true}}
-	if err := ref.Step([]*secondorder.Layer{l2}); err != nil {
-		t.Fatal(err)
-	}
-	if !finiteDense(l.W) || !mat.EqualApprox(kfThetaOf(l), kfThetaOf(l2), 1e-12) {
-		t.Fatal("fallback update differs from the fixed-rate update")
+	for _, tc := range []struct {
+		name  string
+		c     float64 // NormConstraint
+		bound bool    // the constraint binds
+	}{
+		{"default-constraint", 0, true},
+		{"no-constraint", math.Inf(1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(4, 5))
+			l := kfRandomLayer(rng, 2, 3, 9, 9)
+			setQuadraticRisk(l) // the default norm constraint reads it
+			l2 := &secondorder.Layer{}
+			*l2 = *l
+			l2.W, l2.B = mat.DenseCopyOf(l.W), mat.VecDenseCopyOf(l.B)
+			opt := &KFAC{Rules: Rules{AutoRate: true, Rate: 0.3, Damping: 0.01, AbsoluteDamping: true, NormConstraint: tc.c}}
+			opt.Problem.GNVec = func(dst, v []secondorder.Direction) error {
+				for j := range v {
+					dst[j].W.Scale(-1, v[j].W)
+					dst[j].B.ScaleVec(-1, v[j].B)
+				}
+				return nil
+			}
+			if err := opt.Step([]*secondorder.Layer{l}); err != nil {
+				t.Fatal(err)
+			}
+			ref := &KFAC{Rules: Rules{Rate: 0.3, Damping: 0.01, AbsoluteDamping: true, NormConstraint: tc.c}}
+			if err := ref.Step([]*secondorder.Layer{l2}); err != nil {
+				t.Fatal(err)
+			}
+			r, rr := opt.Report(), ref.Report()
+			if rr.Constrained != tc.bound || (rr.Rate == 0.3) == tc.bound {
+				t.Fatalf("reference report %+v: constrained %v, want %v", rr, rr.Constrained, tc.bound)
+			}
+			if r.Fallbacks != 1 || r.Rate != rr.Rate || r.Constrained != tc.bound || !strings.Contains(r.LastFallback, "fixed Rate") {
+				t.Fatalf("report %+v, want a fallback to the fixed rate %g", r, rr.Rate)
+			}
+			if !finiteDense(l.W) || !mat.EqualApprox(kfThetaOf(l), kfThetaOf(l2), 1e-12) {
+				t.Fatal("fallback update differs from the fixed-rate update")
+			}
+		})
 	}
 }
 
@@ -656,6 +677,7 @@ func TestKFACBadData(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(2, 2))
 			l := kfRandomLayer(rng, 2, 3, 5, 5)
+			setQuadraticRisk(l) // the default norm constraint reads it
 			tc.spoil(l)
 			opt := tc.opt
 			checkFailedStep(t, &opt, []*secondorder.Layer{l}, "optim: KFAC: ", tc.want, tc.missing)
@@ -690,6 +712,7 @@ func TestKFACRankDeficientFactor(t *testing.T) {
 	const n = 8
 	l := kfRandomLayer(rng, 2, 2, n, n)
 	l.Input = mat.NewDense(n, 2, []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+	setQuadraticRisk(l) // the default norm constraint reads it
 	w := mat.DenseCopyOf(l.W)
 
 	fail := &KFAC{Rules: Rules{Damping: 1e-300, AbsoluteDamping: true, Retry: kron.Retry{Tries: 1}}}
@@ -728,6 +751,7 @@ func TestKFACRankDeficientFactor(t *testing.T) {
 func TestKFACNoAllocSteadyState(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	layers := []*secondorder.Layer{kfRandomLayer(rng, 5, 6, 20, 10), kfRandomLayer(rng, 3, 5, 20, 10)}
+	setQuadraticRisk(layers...) // the default norm constraint reads it
 	for _, period := range []int{1000, 1} {
 		opt := &KFAC{Rules: Rules{InversePeriod: period, Momentum: 0.5}}
 		for i := 0; i < 3; i++ {

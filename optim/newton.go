@@ -2,7 +2,6 @@ package optim
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
@@ -24,7 +23,7 @@ var newtonDefaults = methodDefaults{
 	name:           "Newton",
 	rate:           DefaultNewtonRate,
 	damping:        DefaultNewtonDamping,
-	normConstraint: math.Inf(1),
+	normConstraint: DefaultNormConstraint,
 	inversePeriod:  1,
 	needsBack:      true,
 }
@@ -42,7 +41,8 @@ var newtonDefaults = methodDefaults{
 // constraint and damping adaptation when asked for.
 //
 // Defaults (zero values): η = 1, relative damping λ = 0.1 (λ_l = λ·tr(B)/P),
-// no momentum, no norm constraint, MaxParams 5000. Cost per layer with
+// no momentum, the norm constraint DefaultNormConstraint (relative to the
+// risk), MaxParams 5000. Cost per layer with
 // P = n_out(n_in+1) parameters and m rows of Back: the block, O(m P²), and
 // its Cholesky factorization, P³/3 flops, at every Step, with P² floats of
 // memory: for small networks. A layer with more than MaxParams parameters is

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"gonum.org/v1/gonum/floats/scalar"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
@@ -83,8 +84,11 @@ func newtonGNIndex(n, k int) []int {
 // example layouts of Back: exact GN (k consecutive rows per example,
 // BackExamples nil), Monte-Carlo (one row per example), a sub-batch, and two
 // samples per example laid out sample by sample (each record's
-// BackExamples given). Tolerance 1e-9 per entry.
+// BackExamples given). With the norm constraint (relative to the risk, the
+// records' Risk) the rate is min(η, sqrt(C R/∇ᵀU)) over all layers, with
+// ∇ᵀU from the dense solves. Tolerance 1e-9 per entry.
 func TestNewtonStepMatchesDense(t *testing.T) {
+	inf := math.Inf(1)
 	tests := []struct {
 		name   string
 		sizes  []int
@@ -93,16 +97,21 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 		opt    Newton
 		lambda float64
 		rel    bool
+		bound  bool // the norm constraint must bind
 	}{
-		{name: "linear/gn/relative", sizes: []int{3, 2}, tanh: []bool{false}, back: "gn", opt: Newton{}, lambda: DefaultNewtonDamping, rel: true},
+		{name: "linear/gn/defaults", sizes: []int{3, 2}, tanh: []bool{false}, back: "gn", opt: Newton{}, lambda: DefaultNewtonDamping, rel: true, bound: true},
+		{name: "linear/gn/relative", sizes: []int{3, 2}, tanh: []bool{false}, back: "gn",
+			opt: Newton{Rules: Rules{NormConstraint: inf}}, lambda: DefaultNewtonDamping, rel: true},
 		{name: "tanh2/gn/absolute", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "gn",
-			opt: Newton{Rules: Rules{Damping: 0.05, AbsoluteDamping: true, Rate: 0.7}}, lambda: 0.05},
+			opt: Newton{Rules: Rules{Damping: 0.05, AbsoluteDamping: true, Rate: 0.7, NormConstraint: inf}}, lambda: 0.05},
 		{name: "tanh2/mc/relative", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "mc",
-			opt: Newton{Rules: Rules{Damping: 0.1}}, lambda: 0.1, rel: true},
+			opt: Newton{Rules: Rules{Damping: 0.1, NormConstraint: inf}}, lambda: 0.1, rel: true},
 		{name: "tanh2/subbatch", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "sub",
-			opt: Newton{Rules: Rules{Damping: 0.2, AbsoluteDamping: true}}, lambda: 0.2},
+			opt: Newton{Rules: Rules{Damping: 0.2, AbsoluteDamping: true, NormConstraint: inf}}, lambda: 0.2},
 		{name: "tanh2/samples-major", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "samples",
-			opt: Newton{Rules: Rules{Damping: 0.02}}, lambda: 0.02, rel: true},
+			opt: Newton{Rules: Rules{Damping: 0.02, NormConstraint: inf}}, lambda: 0.02, rel: true},
+		{name: "tanh2/mc/constrained", sizes: []int{3, 4, 2}, tanh: []bool{true, false}, back: "mc",
+			opt: Newton{Rules: Rules{Damping: 0.1, Rate: 0.8, NormConstraint: 0.02}}, lambda: 0.1, rel: true, bound: true},
 	}
 	const n = 10
 	for _, tc := range tests {
@@ -126,22 +135,41 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 					net.layers[j].BackExamples = idx
 				})
 			}
-			var want, before []*mat.Dense
+			var us, before []*mat.Dense
+			gu := 0.0 // ∇ᵀU
 			for _, l := range net.layers {
-				eta := opt.Rate
-				if eta == 0 {
-					eta = 1
-				}
-				want = append(want, newtonDenseStep(t, l, idx, tc.lambda, tc.rel, eta))
+				u := newtonDenseStep(t, l, idx, tc.lambda, tc.rel, -1) // U = (B + λI)⁻¹∇θ
+				us = append(us, u)
+				gu += mat.Sum(kfMulElem(u, kfGradThetaOf(l)))
 				before = append(before, kfThetaOf(l))
+			}
+			eta := opt.Rate
+			if eta == 0 {
+				eta = 1
+			}
+			c := opt.NormConstraint
+			if c == 0 {
+				c = DefaultNormConstraint
+			}
+			c *= net.layers[0].Risk // the constraint is relative to the risk
+			bound := eta*eta*gu > c
+			if bound {
+				eta = math.Sqrt(c / gu)
+			}
+			if bound != tc.bound {
+				t.Fatalf("norm constraint binds: %v, want %v", bound, tc.bound)
 			}
 			if err := opt.Step(net.layers); err != nil {
 				t.Fatal(err)
 			}
 			for j, l := range net.layers {
-				if got := kfDiff(kfThetaOf(l), before[j]); !mat.EqualApprox(got, want[j], 1e-9) {
-					t.Errorf("layer %d: step\n%v\nwant\n%v", j, mat.Formatted(got), mat.Formatted(want[j]))
+				want := kfScaled(-eta, us[j])
+				if got := kfDiff(kfThetaOf(l), before[j]); !mat.EqualApprox(got, want, 1e-9) {
+					t.Errorf("layer %d: step\n%v\nwant\n%v", j, mat.Formatted(got), mat.Formatted(want))
 				}
+			}
+			if r := opt.Report(); r.Constrained != bound || !scalar.EqualWithinRel(r.Rate, eta, 1e-12) {
+				t.Errorf("report %+v, want rate %g, constrained %v", r, eta, bound)
 			}
 		})
 	}
@@ -150,9 +178,10 @@ func TestNewtonStepMatchesDense(t *testing.T) {
 // TestNewtonLeastSquares checks that on a linear model with the quadratic
 // loss and exact GN vectors (the GN block is then the Hessian, (2/n) X̃ᵀX̃ ⊗ I)
 // one undamped Newton step with η = 1 lands on the least-squares solution
-// of the normal equations X̃ᵀX̃ Θᵀ = X̃ᵀY, to 1e-9.
+// of the normal equations X̃ᵀX̃ Θᵀ = X̃ᵀY, to 1e-9 (without the norm
+// constraint, which would shorten the step).
 func TestNewtonLeastSquares(t *testing.T) {
-	opt := &Newton{Rules: Rules{Undamped: true}}
+	opt := &Newton{Rules: Rules{Undamped: true, NormConstraint: math.Inf(1)}}
 	checkLeastSquaresStep(t, opt, 1e-9)
 	if opt.Report().DampingRaised != 0 {
 		t.Fatal("damping raised on a positive definite block")
@@ -161,23 +190,36 @@ func TestNewtonLeastSquares(t *testing.T) {
 
 // TestNewtonDecreasesLoss trains the two-layer tanh regression from a fixed
 // seed with exact GN blocks and checks that the risk falls below a tenth of
-// its initial value in 10 updates.
+// its initial value: in 10 updates without the norm constraint, and in 60
+// with the defaults, whose constraint (relative to the risk) binds at every
+// update here and holds each to a decrease of a few percent of the risk.
 func TestNewtonDecreasesLoss(t *testing.T) {
-	rng := rand.New(rand.NewPCG(21, 3))
-	net := newKFNet(rng, []int{4, 8, 3}, []bool{true, false}, 64)
-	opt := &Newton{}
-	r0 := net.forward()
-	for step := 0; step < 10; step++ {
-		net.fillGNIndexed()
-		if err := opt.Step(net.layers); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name  string
+		opt   Newton
+		steps int
+	}{
+		{"defaults", Newton{}, 60},
+		{"unconstrained", Newton{Rules: Rules{NormConstraint: math.Inf(1)}}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(21, 3))
+			net := newKFNet(rng, []int{4, 8, 3}, []bool{true, false}, 64)
+			opt := tc.opt
+			r0 := net.forward()
+			for step := 0; step < tc.steps; step++ {
+				net.fillGNIndexed()
+				if err := opt.Step(net.layers); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r1 := net.forward()
+			if !(r1 < r0/10) {
+				t.Errorf("risk %g → %g, want below a tenth", r0, r1)
+			}
+			t.Logf("risk %g → %g", r0, r1)
+		})
 	}
-	r1 := net.forward()
-	if !(r1 < r0/10) {
-		t.Errorf("risk %g → %g, want below a tenth", r0, r1)
-	}
-	t.Logf("risk %g → %g", r0, r1)
 }
 
 // TestNewtonRankDeficient checks that a singular block (an input that is
@@ -197,7 +239,8 @@ func TestNewtonRankDeficient(t *testing.T) {
 	checkFailedStep(t, fail, net.layers, "optim: Newton: ", "layer 0: block not positive definite", false)
 
 	var raised []float64
-	opt := &Newton{Rules: Rules{Undamped: true, OnDampingRaised: func(layer int, d float64) { raised = append(raised, d) }}}
+	// No norm constraint: the step is compared with the dense solve at η = 1.
+	opt := &Newton{Rules: Rules{Undamped: true, NormConstraint: math.Inf(1), OnDampingRaised: func(layer int, d float64) { raised = append(raised, d) }}}
 	before := kfThetaOf(net.layers[0])
 	if err := opt.Step(net.layers); err != nil {
 		t.Fatal(err)

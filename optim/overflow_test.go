@@ -33,6 +33,7 @@ func TestOverflowingSquaresRefused(t *testing.T) {
 			fresh := func() *secondorder.Layer {
 				l := randRecord(rng, 6, 3, 2)
 				l.Back = randDense(rng, 6, 2)
+				setQuadraticRisk(l) // K-FAC's default norm constraint reads it
 				return l
 			}
 			opt := tc.opt()

@@ -1,8 +1,6 @@
 package optim
 
 import (
-	"math"
-
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
 )
@@ -16,7 +14,8 @@ import (
 // defaults; a new curvature approximation needs only a new Block.
 //
 // Defaults (zero values of Rules): η = 1, relative damping λ = 0.1, no
-// momentum, no norm constraint, statistics and refresh at every update.
+// momentum, the norm constraint DefaultNormConstraint (relative to the
+// risk), statistics and refresh at every update.
 type Preconditioned struct {
 	Rules
 	// NewBlock returns the curvature block of layer j. It is called once per
@@ -36,7 +35,7 @@ func (p *Preconditioned) defaults() methodDefaults {
 	if name == "" {
 		name = "Preconditioned"
 	}
-	return methodDefaults{name: name, rate: 1, damping: 0.1, normConstraint: math.Inf(1), inversePeriod: 1, needsBack: p.ReadsBack}
+	return methodDefaults{name: name, rate: 1, damping: 0.1, normConstraint: DefaultNormConstraint, inversePeriod: 1, needsBack: p.ReadsBack}
 }
 
 // Validate returns an error describing the first invalid setting, or nil.

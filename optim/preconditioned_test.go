@@ -69,21 +69,25 @@ func TestPreconditionedExactIsNewton(t *testing.T) {
 //	λ_l = λ·mean(d) (relative) or λ,
 //
 // with d from the block's Diagonal() (the moving average at that update),
-// over three updates with fresh records, to 1e-12; at the first update d is
-// the diagonal of the dense block (curvature.DenseBlock), to 1e-12.
+// and η = min(Rate, sqrt(C R/∇ᵀU)) under the norm constraint (the default,
+// relative to the records' Risk R; ∇ᵀU summed over the layers), over three
+// updates with fresh records, to 1e-12; at the first update d is the
+// diagonal of the dense block (curvature.DenseBlock), to 1e-12.
 func TestPreconditionedDiagonal(t *testing.T) {
+	inf := math.Inf(1)
 	for _, tc := range []struct {
 		name     string
 		rules    Rules
 		decay    float64
 		lambda   float64
 		absolute bool
-		sub      int // rows of Back (Monte-Carlo, one per example), n when 0
+		sub      int  // rows of Back (Monte-Carlo, one per example), n when 0
+		bound    bool // the norm constraint binds at every update
 	}{
-		{name: "defaults", lambda: 0.1},
-		{name: "relative/momentum", rules: Rules{Rate: 0.3, Damping: 0.02, Momentum: 0.5}, decay: 0.6, lambda: 0.02},
-		{name: "relative/nesterov", rules: Rules{Rate: 0.3, Damping: 0.05, Momentum: 0.7, Nesterov: true}, decay: 0.8, lambda: 0.05},
-		{name: "absolute/subbatch", rules: Rules{Rate: 0.5, Damping: 0.01, AbsoluteDamping: true}, lambda: 0.01, absolute: true, sub: 5},
+		{name: "defaults", lambda: 0.1, bound: true},
+		{name: "relative/momentum", rules: Rules{Rate: 0.3, Damping: 0.02, Momentum: 0.5, NormConstraint: inf}, decay: 0.6, lambda: 0.02},
+		{name: "relative/nesterov", rules: Rules{Rate: 0.3, Damping: 0.05, Momentum: 0.7, Nesterov: true, NormConstraint: inf}, decay: 0.8, lambda: 0.05},
+		{name: "absolute/subbatch", rules: Rules{Rate: 0.5, Damping: 0.01, AbsoluteDamping: true, NormConstraint: inf}, lambda: 0.01, absolute: true, sub: 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 12
@@ -97,9 +101,9 @@ func TestPreconditionedDiagonal(t *testing.T) {
 				blocks = append(blocks, &curvature.DiagonalBlock{Decay: tc.decay})
 				return blocks[j]
 			}}
-			eta := tc.rules.Rate
-			if eta == 0 {
-				eta = 1
+			c := tc.rules.NormConstraint
+			if c == 0 {
+				c = DefaultNormConstraint
 			}
 			vel := make([]*mat.Dense, len(net.layers)) // v, the velocity
 			for step := 0; step < 3; step++ {
@@ -115,6 +119,8 @@ func TestPreconditionedDiagonal(t *testing.T) {
 				if len(blocks) != len(net.layers) {
 					t.Fatalf("%d blocks for %d layers", len(blocks), len(net.layers))
 				}
+				us := make([]*mat.Dense, len(net.layers))
+				gu := 0.0 // ∇ᵀU
 				for j, l := range net.layers {
 					out, in := l.Dims()
 					var d mat.VecDense
@@ -132,6 +138,28 @@ func TestPreconditionedDiagonal(t *testing.T) {
 					if !tc.absolute {
 						lam *= mat.Sum(&d) / float64(d.Len())
 					}
+					us[j] = mat.NewDense(out, in+1, nil)
+					for o := 0; o < out; o++ {
+						for c := 0; c <= in; c++ {
+							u := grads[j].At(o, c) / (d.AtVec(c*out+o) + lam)
+							us[j].Set(o, c, u)
+							gu += grads[j].At(o, c) * u
+						}
+					}
+				}
+				eta := tc.rules.Rate
+				if eta == 0 {
+					eta = 1
+				}
+				bound := eta*eta*gu > c*net.layers[0].Risk
+				if bound {
+					eta = math.Sqrt(c * net.layers[0].Risk / gu)
+				}
+				if r := p.Report(); bound != tc.bound || r.Constrained != bound || math.Abs(r.Rate-eta) > 1e-12*eta {
+					t.Fatalf("update %d: report %+v, want rate %g, constrained %v (want %v)", step, r, eta, bound, tc.bound)
+				}
+				for j, l := range net.layers {
+					out, in := l.Dims()
 					want := mat.NewDense(out, in+1, nil)
 					if vel[j] == nil {
 						vel[j] = mat.NewDense(out, in+1, nil)
@@ -139,7 +167,7 @@ func TestPreconditionedDiagonal(t *testing.T) {
 					mu := tc.rules.Momentum
 					for o := 0; o < out; o++ {
 						for c := 0; c <= in; c++ {
-							u := grads[j].At(o, c) / (d.AtVec(c*out+o) + lam)
+							u := us[j].At(o, c)
 							v := mu*vel[j].At(o, c) - eta*u
 							vel[j].Set(o, c, v)
 							if tc.rules.Nesterov {

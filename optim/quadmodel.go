@@ -3,6 +3,8 @@ package optim
 import (
 	"fmt"
 	"math"
+
+	"github.com/secondorder/secondorder"
 )
 
 // rateMomentum returns the learning rate α and momentum μ that minimize the
@@ -46,6 +48,26 @@ func rateMomentum(a11, a12, a22, gu, gp float64, hasPrev bool) (alpha, mu, decre
 		}
 	}
 	return 0, 0, math.NaN(), false, fmt.Sprintf("AutoRate: curvature %g and slope %g along the direction give no positive rate; fixed Rate and Momentum used", a11, -gu)
+}
+
+// normBound returns the bound on η² ∇ᵀU of the norm constraint in the
+// units of the loss: C R with R the records' Risk (read from the last
+// layer), C with AbsoluteNormConstraint, +Inf without a constraint. It
+// returns an error wrapping ErrMissingCapability when the relative
+// constraint meets records without a risk, and an error when the risk is
+// negative or not finite.
+func normBound(s *rules, layers []*secondorder.Layer) (float64, error) {
+	if math.IsInf(s.c, 1) || s.AbsoluteNormConstraint {
+		return s.c, nil
+	}
+	r := layers[len(layers)-1].Risk
+	switch {
+	case r == 0:
+		return 0, missingCapability(s.d.name, "the records' Risk, read by the norm constraint (relative to the risk; package nn's Backward sets it): set Layer.Risk to the minibatch's mean loss, or set AbsoluteNormConstraint, or NormConstraint = +Inf")
+	case !(r > 0) || math.IsInf(r, 1):
+		return 0, fmt.Errorf("optim: %s: the records' Risk is %g, want finite and > 0; parameters left unchanged", s.d.name, r)
+	}
+	return s.c * r, nil
 }
 
 // constrainRate returns min(η, sqrt(C / ∇ᵀU)), the rate that keeps the

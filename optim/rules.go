@@ -36,12 +36,20 @@ type Rules struct {
 	Momentum float64
 	// Nesterov selects Nesterov momentum instead of classical momentum.
 	Nesterov bool
-	// NormConstraint is C, the bound on η² ∇ᵀU, the squared norm of the
-	// update's new part in the damped metric of the blocks, in units of the
-	// risk (Ba, Grosse & Martens 2017; TensorFlow K-FAC's norm_constraint):
-	// η ← min(η, sqrt(C / ∇ᵀU)). Zero means the method's default; +Inf
-	// turns it off. It bounds the fixed rate, not AutoRate's.
+	// NormConstraint is C, the trust region of the fixed rate: the squared
+	// norm η² ∇ᵀU of the update's new part in the damped metric of the
+	// blocks (twice the predicted change of the loss along it, when the
+	// blocks model the curvature) is kept below C times the risk R of the
+	// minibatch, read from the records' Risk (which package nn's Backward
+	// sets): η ← min(η, sqrt(C R / ∇ᵀU)) (Ba, Grosse & Martens 2017, made
+	// relative to R so that one C holds for losses of any scale). With
+	// AbsoluteNormConstraint the bound is C itself, in the units of the
+	// loss. Zero means the method's default; +Inf turns it off. It bounds
+	// the fixed rate, not AutoRate's.
 	NormConstraint float64
+	// AbsoluteNormConstraint makes NormConstraint the plain bound on
+	// η² ∇ᵀU, in the units of the loss, for records without Risk.
+	AbsoluteNormConstraint bool
 	// Damping is the Tikhonov damping λ, in units of each block's mean
 	// eigenvalue tr(C_l)/P_l (relative) unless AbsoluteDamping. Zero
 	// means the method's default; see Undamped for λ = 0.
@@ -84,6 +92,15 @@ type Rules struct {
 	// Step. A GNVec set without AutoRate still serves the LM model.
 	Problem Problem
 }
+
+// DefaultNormConstraint is the default Rules.NormConstraint of every
+// curvature-based optimizer: an update's new part may predict a change of
+// the loss of at most about 0.1 % of the risk, η² ∇ᵀU ≤ 0.001 R. Chosen on
+// the test problems of package optimtest and on MNIST (docs/tuning.md):
+// 0.01 lets K-FAC and Newton diverge on the classifiers, 0.003 is K-FAC's
+// best on the MNIST autoencoder and classifier, 0.001 keeps a margin of
+// ten.
+const DefaultNormConstraint = 0.001
 
 // DefaultLMPeriod is T2 of Martens & Grosse (2015, §6.5, §8), the default
 // Rules.LMPeriod.

@@ -76,8 +76,9 @@ func TestScheduleDrivesRate(t *testing.T) {
 		rng := rand.New(rand.NewPCG(61, 62))
 		net := newKFNet(rng, []int{3, 2}, []bool{false}, 12)
 		l := net.layers[0]
-		opt := &Newton{Rules: Rules{Rate: eta, Schedule: sched, ExtraRate: extraRate, Damping: 0.1}}
-		ref := &Newton{Rules: Rules{Rate: 1, Damping: 0.1}} // the unit step U, on a copy
+		// No norm constraint: it would bound the scheduled rate.
+		opt := &Newton{Rules: Rules{Rate: eta, Schedule: sched, ExtraRate: extraRate, Damping: 0.1, NormConstraint: math.Inf(1)}}
+		ref := &Newton{Rules: Rules{Rate: 1, Damping: 0.1, NormConstraint: math.Inf(1)}} // the unit step U, on a copy
 		for step := 0; step < 5; step++ {
 			idx := net.fillGNIndexed()
 			g := testutil.RandVec(rng, 2)

@@ -20,7 +20,8 @@ func randDense(rng *rand.Rand, r, c int) *mat.Dense { return testutil.RandDense(
 // Hand-made test problems whose records are filled without package nn.
 
 // handProblem is a model whose records fill refills for the current
-// parameters, returning the risk (1/n) Σ_i ‖f(x_i) − y_i‖².
+// parameters, returning the risk (1/n) Σ_i ‖f(x_i) − y_i‖², which it also
+// sets as every record's Risk (read by the norm constraint).
 type handProblem interface {
 	layers() []*secondorder.Layer
 	fill() float64
@@ -59,7 +60,8 @@ func newHandLinear(rng *rand.Rand, n, in, out int) *handLinear {
 func (p *handLinear) layers() []*secondorder.Layer { return []*secondorder.Layer{p.l} }
 
 func (p *handLinear) fill() float64 {
-	return affineQuadratic(p.a, p.l, p.y)
+	p.l.Risk = affineQuadratic(p.a, p.l, p.y)
+	return p.l.Risk
 }
 
 // affineQuadratic computes a = Input Wᵀ + 1bᵀ, the gradient 2(a − y) of the
@@ -129,6 +131,7 @@ func (p *handTwoLayer) fill() float64 {
 		return v * h * (1 - h)
 	}, p.l1.Grad)
 	p.l1.ComputeParamGrads()
+	p.l1.Risk, p.l2.Risk = risk, risk
 	return risk
 }
 
@@ -276,6 +279,21 @@ func randRecord(rng *rand.Rand, n, in, out int) *secondorder.Layer {
 	}
 	l.ComputeParamGrads()
 	return l
+}
+
+// setQuadraticRisk sets the Risk of every layer to (1/n) Σ_i ‖g_i/2‖² with
+// g_i the rows of the last layer's Grad: the risk of the unhalved quadratic
+// loss ‖f − y‖² whose output gradients 2(f − y) those rows would be. It is a
+// plausible risk for records drawn at random (randRecord, kfRandomLayer),
+// of the scale of their gradients, for tests whose optimizers read Risk
+// (the norm constraint relative to the risk, on by default).
+func setQuadraticRisk(layers ...*secondorder.Layer) {
+	g := layers[len(layers)-1].Grad
+	n, _ := g.Dims()
+	r := mat.Norm(g, 2)
+	for _, l := range layers {
+		l.Risk = r * r / (4 * float64(n))
+	}
 }
 
 // centeredGrads returns, computed example by example from the record's

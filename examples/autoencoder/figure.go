@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/datasets"
@@ -46,6 +49,21 @@ var figures = map[string][]entry{
 		{"K-FAC", "kfac", "none"},
 		{"SGD + BN", "sgd", "bn"},
 	},
+	// race runs every method of the table but newton (whose exact blocks do
+	// not fit the benchmark's layers) for the same training time from the
+	// same initialization, evaluating on the full training set at the
+	// training times of raceTimes (see runFigure).
+	"race": {
+		{"SGD", "sgd", "none"},
+		{"Nesterov", "nesterov", "none"},
+		{"RMSProp", "rmsprop", "none"},
+		{"Adam", "adam", "none"},
+		{"centered GD", "centered", "none"},
+		{"ACP, fixed α", "acp-fixed", "none"},
+		{"ACP, heuristic α", "acp", "none"},
+		{"NNN", "nnn", "none"},
+		{"K-FAC", "kfac", "none"},
+	},
 	// baselines completes the README's table with the usual first-order
 	// methods under the same budget.
 	"baselines": {
@@ -73,8 +91,15 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 	var curves []curve
 	var table strings.Builder
 	fmt.Fprintf(&table, "| method | updates | training seconds | train_err | test_err |\n|---|---|---|---|---|\n")
+	race := c.figure == "race"
 	for _, e := range entries {
 		ec := e.config(c)
+		if race {
+			ec.logAt = raceTimes(c.budget)
+			if !c.evalSet {
+				ec.evalSize = 0 // the full sets
+			}
+		}
 		dir := e.dir(c.out)
 		fmt.Fprintf(w, "\n== figure %s: %s\n", c.figure, e.label)
 		sum, err := train(ec, data, w, dir)
@@ -92,6 +117,16 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 		}
 	}
 	title := fmt.Sprintf("Figure %s: %s, batch %d, %s", c.figure, c.arch, c.batch, budget)
+	if race {
+		title = fmt.Sprintf("Race: %s, batch %d, %s per method, full training set", c.arch, c.batch, budget)
+		path := filepath.Join(c.out, "race.csv")
+		if err := writeRaceCSV(path, curves); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "wrote", path)
+		table.Reset()
+		writeRaceTable(&table, curves, c.budget)
+	}
 	for _, bySeconds := range []bool{false, true} {
 		name := "updates"
 		if bySeconds {
@@ -112,4 +147,105 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%s%s", note, table.String())
 	return nil
+}
+
+// raceTimes returns the training times at which -figure race evaluates
+// every method on the full training set: roughly geometric, and including
+// the horizons of the race's table (1, 5, 10, 30 and 60 minutes), up to the
+// budget (whose end is always evaluated).
+func raceTimes(budget time.Duration) []time.Duration {
+	var at []time.Duration
+	for _, t := range []time.Duration{15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 3 * time.Minute,
+		5 * time.Minute, 7*time.Minute + 30*time.Second, 10 * time.Minute, 15 * time.Minute, 20 * time.Minute,
+		30 * time.Minute, 45 * time.Minute, time.Hour, 90 * time.Minute, 2 * time.Hour} {
+		if t < budget {
+			at = append(at, t)
+		}
+	}
+	return at
+}
+
+// raceHorizons are the columns of the race's table.
+var raceHorizons = []time.Duration{time.Minute, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour}
+
+// writeRaceTable writes the Markdown table of the race: each method's error
+// on the full training set at the first evaluation at or after each
+// horizon within the budget.
+func writeRaceTable(b *strings.Builder, curves []curve, budget time.Duration) {
+	var hs []time.Duration
+	for _, h := range raceHorizons {
+		if h <= budget {
+			hs = append(hs, h)
+		}
+	}
+	if len(hs) == 0 || hs[len(hs)-1] != budget {
+		hs = append(hs, budget)
+	}
+	b.WriteString("| method |")
+	for _, h := range hs {
+		fmt.Fprintf(b, " %s |", shortDuration(h))
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(hs)) + "\n")
+	for _, cv := range curves {
+		fmt.Fprintf(b, "| %s |", cv.name)
+		for _, h := range hs {
+			p, ok := atTime(cv.points, h.Seconds())
+			if ok {
+				fmt.Fprintf(b, " %.2f |", p.trainErr)
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		b.WriteString("\n")
+	}
+}
+
+// atTime returns the first point at or after sec seconds of training (the
+// last point when it ends within a second before sec, as a run ends at its
+// budget).
+func atTime(points []point, sec float64) (point, bool) {
+	for _, p := range points {
+		if p.seconds >= sec {
+			return p, true
+		}
+	}
+	if n := len(points); n > 0 && points[n-1].seconds >= sec-1 {
+		return points[n-1], true
+	}
+	return point{}, false
+}
+
+// shortDuration writes d as "90 s", "5 min" or "1.5 h".
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < 2*time.Minute && d%time.Minute != 0:
+		return strconv.FormatFloat(d.Seconds(), 'g', 3, 64) + " s"
+	case d < 2*time.Hour:
+		return strconv.FormatFloat(d.Minutes(), 'g', 3, 64) + " min"
+	}
+	return strconv.FormatFloat(d.Hours(), 'g', 3, 64) + " h"
+}
+
+// writeRaceCSV writes every evaluation of every method of the race:
+// method, training seconds, updates, and the errors on the full training
+// and test sets.
+func writeRaceCSV(path string, curves []curve) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"method", "seconds", "update", "train_err", "test_err"})
+	for _, cv := range curves {
+		for _, p := range cv.points {
+			w.Write([]string{cv.name, fmt.Sprintf("%.3f", p.seconds), strconv.Itoa(p.update),
+				fmt.Sprintf("%.6g", p.trainErr), fmt.Sprintf("%.6g", p.testErr)})
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

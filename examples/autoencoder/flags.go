@@ -82,19 +82,20 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs.Var(&c.momentum, "momentum", "momentum `μ` in [0, 1), 0 for none; not adam's"+methodDefault)
 	fs.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum instead of classical momentum (-opt nesterov sets it)")
 	fs.Var(&c.damping, "damping", "Tikhonov damping `λ` ≥ 0 of acp (absolute), kfac and newton (relative), 0 for none"+methodDefault)
+	fs.Var(&c.trust, "norm-constraint", "kfac, acp, newton: trust region `C` > 0 relative to the risk, η² ∇ᵀU ≤ C R; +Inf for none"+methodDefault)
 	fs.Var(&c.alpha, "alpha", "fixed output-side scale `α` > 0 of acp and acp-fixed (default: acp the max-squared-gradient heuristic, acp-fixed 1)")
 	fs.Var(&c.period, "period", "refresh period `N` ≥ 1 in updates: acp statistics, kfac inverses, nnn whitening"+methodDefault)
 	fs.Var(&c.whitenEps, "whiten-eps", "nnn: whitening regularisation `ε` ≥ 0 relative to the mean input variance, U = (C + ε tr(C)/n I)^(-1/2) (default: 100, see README)")
 	fs.StringVar(&c.norm, "norm", "none", "normalisation of the hidden layers: none, bn (batch normalisation) or meanbn (mean-only); first-order methods only")
 	fs.Var(&c.maxParams, "max-params", fmt.Sprintf("largest layer, in `parameters`, that -opt newton accepts (default: %d, optim.DefaultNewtonMaxParams)", optim.DefaultNewtonMaxParams))
-	fs.StringVar(&c.figure, "figure", "", "reproduce thesis figure 3.1 or 3.2 (or run the baselines): run each of its methods for -time and plot into -out")
+	fs.StringVar(&c.figure, "figure", "", "reproduce thesis figure 3.1 or 3.2, run the baselines, or race every method against the clock (race: errors on the full training set at 1, 5, 10, 30, 60 min): run each of its methods for -time and plot into -out")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed (initialisation and minibatch order)")
 	fs.StringVar(&c.loss, "loss", "quadratic", "training loss: quadratic or bce")
 	fs.StringVar(&c.init, "init", "sparse", "initialisation: sparse (Martens 2010), glorot or he")
 	fs.Float64Var(&c.initScale, "init-scale", 0, "variance scale α of glorot/he, std of sparse (0: default)")
 	fs.StringVar(&c.out, "out", "", "directory for log.csv, which must not exist yet (empty: no file); its seconds column is wall-clock training time")
 	fs.StringVar(&c.mnist, "mnist", "", "directory holding the four MNIST IDX files, an error if it does not (empty: search $MNIST_DIR and the module cache)")
-	fs.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations")
+	fs.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations (-figure race: all, unless given)")
 	fs.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations (ignored with -log-updates)")
 	fs.IntVar(&c.logUpdates, "log-updates", 0, "evaluate every `N` updates instead of every -log-every, so that runs with the same -seed and -updates log the same rows")
 	return fs
@@ -111,6 +112,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.evalSet = set["eval"]
 	if c.updates > 0 && !set["time"] {
 		// -updates N alone trains N updates, however long they take.
 		c.budget = 0
@@ -139,6 +141,8 @@ func (c config) checkMethodFlags() error {
 		return errors.New("-lr 0: want a positive learning rate (leave -lr out for the method's default)")
 	case c.alpha.set && c.alpha.val == 0:
 		return errors.New("-alpha 0: want a positive α (leave -alpha out for the method's default: acp's heuristic, acp-fixed's 1)")
+	case c.trust.set && !(c.trust.val > 0):
+		return fmt.Errorf("-norm-constraint %g: want > 0, +Inf for none (leave it out for the method's default)", c.trust.val)
 	case c.period.set && c.period.val < 1:
 		return fmt.Errorf("-period %d: want ≥ 1 (leave -period out for the method's default)", c.period.val)
 	case c.whitenEps.set && (!(c.whitenEps.val >= 0) || math.IsInf(c.whitenEps.val, 1)):
@@ -164,6 +168,7 @@ func (c config) methodFlags() string {
 	add("lr", c.lr.set, c.lr.val)
 	add("momentum", c.momentum.set, c.momentum.val)
 	add("damping", c.damping.set, c.damping.val)
+	add("norm-constraint", c.trust.set, c.trust.val)
 	add("alpha", c.alpha.set, c.alpha.val)
 	add("period", c.period.set, c.period.val)
 	add("whiten-eps", c.whitenEps.set, c.whitenEps.val)

@@ -63,7 +63,7 @@ import (
 )
 
 // config holds the command-line settings. The method flags (lr, momentum,
-// damping, alpha, period, whitenEps, maxParams) are optional: unset means
+// damping, trust, alpha, period, whitenEps, maxParams) are optional: unset means
 // the method's default (see methods), set means that value, zero included.
 type config struct {
 	arch       string
@@ -85,11 +85,18 @@ type config struct {
 	logUpdates int
 	norm       string
 	damping    optional[float64]
+	trust      optional[float64] // -norm-constraint
 	alpha      optional[float64]
 	period     optional[int]
 	figure     string
 	maxParams  optional[int]
 	whitenEps  optional[float64]
+	// logAt, set by -figure race, replaces -log-every by evaluations at
+	// these training times.
+	logAt []time.Duration
+	// evalSet records that -eval was given (the race evaluates on the
+	// full training set otherwise).
+	evalSet bool
 }
 
 func main() {
@@ -217,7 +224,10 @@ func (c config) check() error {
 	}
 	if c.figure != "" {
 		if _, ok := figures[c.figure]; !ok {
-			return fmt.Errorf("unknown -figure %q (want 3.1, 3.2 or baselines)", c.figure)
+			return fmt.Errorf("unknown -figure %q (want 3.1, 3.2, baselines or race)", c.figure)
+		}
+		if c.figure == "race" && c.budget <= 0 {
+			return errors.New("-figure race races against the clock: give -time (e.g. -time 10m)")
 		}
 		if c.out == "" {
 			return errors.New("-figure needs -out DIR for its plots and CSV files")
@@ -291,6 +301,9 @@ func (c config) outputs() []string {
 	}
 	for _, name := range []string{"updates", "seconds"} {
 		files = append(files, filepath.Join(c.out, fmt.Sprintf("figure%s-%s.png", c.figure, name)))
+	}
+	if c.figure == "race" {
+		files = append(files, filepath.Join(c.out, "race.csv"))
 	}
 	return append(files, filepath.Join(c.out, fmt.Sprintf("figure%s.md", c.figure)))
 }
@@ -401,6 +414,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	var xb *mat.Dense
 	var trained time.Duration
 	nextLog := c.logEvery
+	at := 0 // next of c.logAt
 	updates := 0
 	for (c.updates == 0 || updates < c.updates) && (c.budget <= 0 || trained < c.budget) {
 		batches.Next()
@@ -411,7 +425,16 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		}
 		trained += time.Since(start)
 		updates++
-		if c.logUpdates > 0 && updates%c.logUpdates == 0 || c.logUpdates == 0 && c.logEvery > 0 && trained >= nextLog {
+		if len(c.logAt) > 0 {
+			if at < len(c.logAt) && trained >= c.logAt[at] {
+				if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
+					return sum, err
+				}
+				for at < len(c.logAt) && c.logAt[at] <= trained {
+					at++
+				}
+			}
+		} else if c.logUpdates > 0 && updates%c.logUpdates == 0 || c.logUpdates == 0 && c.logEvery > 0 && trained >= nextLog {
 			if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
 				return sum, err
 			}

@@ -266,11 +266,11 @@ func TestMethodDefaults(t *testing.T) {
 		"rmsprop":   {settings{lr: 1e-3}, "rmsprop lr=0.001 momentum=0"},
 		"adam":      {settings{lr: 1e-3}, "adam lr=0.001"},
 		"centered":  {settings{lr: 0.1, momentum: 0.9}, "centered lr=0.1 momentum=0.9"},
-		"acp":       {settings{lr: 0.1, momentum: 0.9, damping: 3, period: 20}, "acp lr=0.1 momentum=0.9 damping=3 alpha=max squared gradient period=20"},
-		"acp-fixed": {settings{lr: 0.3, momentum: 0.9, damping: 10, alpha: 1, period: 20}, "acp lr=0.3 momentum=0.9 damping=10 alpha=1 period=20"},
-		"kfac":      {settings{lr: 1, damping: 0.1, period: 20}, "kfac lr=1 momentum=0 damping=0.1 (relative) inverse-period=20 fisher=monte-carlo"},
+		"acp":       {settings{lr: 0.1, momentum: 0.9, damping: 3, period: 20}, "acp lr=0.1 momentum=0.9 damping=3 norm-constraint=0.001 (relative) alpha=max squared gradient period=20"},
+		"acp-fixed": {settings{lr: 0.3, momentum: 0.9, damping: 10, alpha: 1, period: 20}, "acp lr=0.3 momentum=0.9 damping=10 norm-constraint=0.001 (relative) alpha=1 period=20"},
+		"kfac":      {settings{lr: 1, damping: 0.1, period: 20}, "kfac lr=1 momentum=0 damping=0.1 (relative) norm-constraint=0.001 (relative) inverse-period=20 fisher=monte-carlo"},
 		"nnn":       {settings{lr: 0.1}, "nnn (whitened layers, ε=100 relative, sgd lr=0.1 momentum=0, refresh every 100 updates)"},
-		"newton":    {settings{lr: 1, damping: 0.1}, "block-diagonal newton lr=1 damping=0.1 (relative), exact GN blocks on 10 examples per batch"},
+		"newton":    {settings{lr: 1, damping: 0.1}, "block-diagonal newton lr=1 damping=0.1 (relative) norm-constraint=0.001 (relative), exact GN blocks on 10 examples per batch"},
 	}
 	for _, m := range methods {
 		w, ok := want[m.name]
@@ -407,6 +407,7 @@ func TestRunRefusesExistingOutput(t *testing.T) {
 		{"figure log", filepath.Join("sgd", "log.csv"), []string{"-figure", "3.1"}},
 		{"figure table", "figure3.1.md", []string{"-figure", "3.1"}},
 		{"figure plot", "figure3.1-seconds.png", []string{"-figure", "3.1"}},
+		{"race csv", "race.csv", []string{"-figure", "race", "-time", "1s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

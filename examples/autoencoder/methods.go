@@ -174,12 +174,13 @@ func gradientTrainer(c config, opt optimizer, label string) (*trainer, error) {
 func newACP(c config, _ *rand.Rand) (*trainer, error) {
 	return acpTrainer(c, &optim.ACP{
 		Rules: optim.Rules{
-			Rate:          c.lr.or(0.1),
-			Momentum:      c.momentum.or(0.9),
-			Nesterov:      c.nesterov,
-			Damping:       c.damping.or(3),
-			Undamped:      c.undamped(),
-			InversePeriod: c.period.or(20),
+			Rate:           c.lr.or(0.1),
+			Momentum:       c.momentum.or(0.9),
+			Nesterov:       c.nesterov,
+			Damping:        c.damping.or(3),
+			NormConstraint: c.trust.or(0),
+			Undamped:       c.undamped(),
+			InversePeriod:  c.period.or(20),
 		},
 		Alpha: c.alpha.or(0), // 0: the heuristic
 	})
@@ -189,12 +190,13 @@ func newACP(c config, _ *rand.Rand) (*trainer, error) {
 func newACPFixed(c config, _ *rand.Rand) (*trainer, error) {
 	return acpTrainer(c, &optim.ACP{
 		Rules: optim.Rules{
-			Rate:          c.lr.or(0.3),
-			Momentum:      c.momentum.or(0.9),
-			Nesterov:      c.nesterov,
-			Damping:       c.damping.or(10),
-			Undamped:      c.undamped(),
-			InversePeriod: c.period.or(20),
+			Rate:           c.lr.or(0.3),
+			Momentum:       c.momentum.or(0.9),
+			Nesterov:       c.nesterov,
+			Damping:        c.damping.or(10),
+			NormConstraint: c.trust.or(0),
+			Undamped:       c.undamped(),
+			InversePeriod:  c.period.or(20),
 		},
 		Alpha: c.alpha.or(1),
 	})
@@ -211,8 +213,8 @@ func acpTrainer(c config, opt *optim.ACP) (*trainer, error) {
 		alpha = fmt.Sprint(opt.Alpha)
 	}
 	return &trainer{
-		label: fmt.Sprintf("acp lr=%g momentum=%g damping=%g alpha=%s period=%d",
-			opt.Rate, opt.Momentum, opt.Damping, alpha, opt.InversePeriod),
+		label: fmt.Sprintf("acp lr=%g momentum=%g damping=%g norm-constraint=%g (relative) alpha=%s period=%d",
+			opt.Rate, opt.Momentum, opt.Damping, normConstraint(opt.Rules), alpha, opt.InversePeriod),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -233,17 +235,18 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 		return nil, err
 	}
 	opt := &optim.KFAC{Rules: optim.Rules{
-		Rate:          c.lr.or(1),
-		Momentum:      c.momentum.or(0),
-		Nesterov:      c.nesterov,
-		Damping:       c.damping.or(0.1),
-		Undamped:      c.undamped(),
-		InversePeriod: c.period.or(20),
+		Rate:           c.lr.or(1),
+		Momentum:       c.momentum.or(0),
+		Nesterov:       c.nesterov,
+		Damping:        c.damping.or(0.1),
+		Undamped:       c.undamped(),
+		NormConstraint: c.trust.or(0),
+		InversePeriod:  c.period.or(20),
 	}}
 	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng}
 	return &trainer{
-		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) inverse-period=%d fisher=monte-carlo",
-			opt.Rate, opt.Momentum, opt.Damping, opt.InversePeriod),
+		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d fisher=monte-carlo",
+			opt.Rate, opt.Momentum, opt.Damping, normConstraint(opt.Rules), opt.InversePeriod),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -321,11 +324,12 @@ func newNewton(c config, _ *rand.Rand) (*trainer, error) {
 	}
 	opt := &optim.Newton{
 		Rules: optim.Rules{
-			Rate:     c.lr.or(1),
-			Momentum: c.momentum.or(0),
-			Nesterov: c.nesterov,
-			Damping:  c.damping.or(0.1),
-			Undamped: c.undamped(),
+			Rate:           c.lr.or(1),
+			Momentum:       c.momentum.or(0),
+			Nesterov:       c.nesterov,
+			Damping:        c.damping.or(0.1),
+			Undamped:       c.undamped(),
+			NormConstraint: c.trust.or(0),
 		},
 		MaxParams: c.maxParams.or(optim.DefaultNewtonMaxParams),
 	}
@@ -341,8 +345,8 @@ func newNewton(c config, _ *rand.Rand) (*trainer, error) {
 	}
 	gn := &gnRows{m: newtonSub}
 	return &trainer{
-		label: fmt.Sprintf("block-diagonal newton lr=%g damping=%g (relative), exact GN blocks on %d examples per batch",
-			opt.Rate, opt.Damping, newtonSub),
+		label: fmt.Sprintf("block-diagonal newton lr=%g damping=%g (relative) norm-constraint=%g (relative), exact GN blocks on %d examples per batch",
+			opt.Rate, opt.Damping, normConstraint(opt.Rules), newtonSub),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -408,4 +412,13 @@ func perExample(c config) error {
 		return err
 	}
 	return fmt.Errorf("-norm %s cannot be combined with -opt %s: its curvature is per example, and batch normalisation couples the examples", c.norm, c.opt)
+}
+
+// normConstraint returns the norm constraint that r gives its optimizer,
+// relative to the risk.
+func normConstraint(r optim.Rules) float64 {
+	if r.NormConstraint == 0 {
+		return optim.DefaultNormConstraint
+	}
+	return r.NormConstraint
 }

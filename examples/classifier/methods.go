@@ -30,11 +30,11 @@ var methods = []method{
 	{name: "centered", flags: "momentum", build: newCentered,
 		desc: "centered gradient descent, thesis §3.4.1 (zero value: η 0.01, no momentum)"},
 	{name: "acp", flags: "momentum damping", build: newACP,
-		desc: "amortized covariance preconditioner, §3.4.2 (zero value: η 0.1, λ 0.01 absolute, heuristic α, refresh every 20)"},
+		desc: "amortized covariance preconditioner, §3.4.2 (zero value: η 0.1 under the norm constraint 0.001 × risk, λ 0.01 absolute, heuristic α, refresh every 20)"},
 	{name: "kfac", flags: "momentum damping", build: newKFAC,
-		desc: "K-FAC, Monte-Carlo Fisher (zero value: η 1 under norm constraint 1, λ 0.1 relative, inverses every 20)"},
+		desc: "K-FAC, Monte-Carlo Fisher (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative, inverses every 20)"},
 	{name: "newton", flags: "momentum damping", build: newNewton,
-		desc: fmt.Sprintf("block-diagonal Newton on exact Fisher blocks, §3.1.6 (zero value: η 1, λ 0.1 relative); layers of ≤ %d parameters, e.g. -arch 784-6-10", optim.DefaultNewtonMaxParams)},
+		desc: fmt.Sprintf("block-diagonal Newton on exact Fisher blocks, §3.1.6 (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative); layers of ≤ %d parameters, e.g. -arch 784-6-10", optim.DefaultNewtonMaxParams)},
 }
 
 // method is one value of -opt.
@@ -162,8 +162,8 @@ func flagRules(c config) optim.Rules {
 func newACP(c config, _ *rand.Rand) (*trainer, error) {
 	opt := &optim.ACP{Rules: flagRules(c)}
 	return &trainer{
-		label: fmt.Sprintf("acp η=%g μ=%g λ=%g (absolute) α=max squared gradient refresh=%d",
-			c.lr.or(optim.DefaultACPRate), opt.Momentum, c.damping.or(optim.DefaultACPDamping), optim.DefaultACPRefreshPeriod),
+		label: fmt.Sprintf("acp η=%g (norm constraint %g × risk) μ=%g λ=%g (absolute) α=max squared gradient refresh=%d",
+			c.lr.or(optim.DefaultACPRate), float64(optim.DefaultNormConstraint), opt.Momentum, c.damping.or(optim.DefaultACPDamping), optim.DefaultACPRefreshPeriod),
 		opt: opt,
 		step: func(net *nn.Network, loss nn.Loss, xb, yb *mat.Dense) error {
 			net.Forward(xb)
@@ -173,7 +173,8 @@ func newACP(c config, _ *rand.Rand) (*trainer, error) {
 	}, nil
 }
 
-// newKFAC is optim.KFAC: η 1 under the norm constraint C = 1, relative
+// newKFAC is optim.KFAC: η 1 under the norm constraint relative to the
+// risk (optim.DefaultNormConstraint), relative
 // damping λ 0.1, factor statistics every update, inverses every 20 updates
 // after a warm-up. Its output-side factor is a Monte-Carlo Fisher: one
 // gradient per example at a target sampled from the model's softmax,
@@ -183,8 +184,8 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 	opt := &optim.KFAC{Rules: flagRules(c)}
 	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng}
 	return &trainer{
-		label: fmt.Sprintf("kfac η=%g (norm constraint %g) μ=%g λ=%g (relative) inverses every %d, Monte-Carlo Fisher",
-			c.lr.or(optim.DefaultKFACRate), float64(optim.DefaultKFACNormConstraint), opt.Momentum,
+		label: fmt.Sprintf("kfac η=%g (norm constraint %g × risk) μ=%g λ=%g (relative) inverses every %d, Monte-Carlo Fisher",
+			c.lr.or(optim.DefaultKFACRate), float64(optim.DefaultNormConstraint), opt.Momentum,
 			c.damping.or(optim.DefaultKFACDamping), optim.DefaultKFACInversePeriod),
 		opt: opt,
 		step: func(net *nn.Network, loss nn.Loss, xb, yb *mat.Dense) error {
@@ -222,8 +223,8 @@ func newNewton(c config, _ *rand.Rand) (*trainer, error) {
 	opt := &optim.Newton{Rules: flagRules(c)}
 	back := &network.Backprop{Estimator: network.FisherExact}
 	return &trainer{
-		label: fmt.Sprintf("block-diagonal newton η=%g μ=%g λ=%g (relative), exact blocks of the batch's Fisher",
-			c.lr.or(optim.DefaultNewtonRate), opt.Momentum, c.damping.or(optim.DefaultNewtonDamping)),
+		label: fmt.Sprintf("block-diagonal newton η=%g (norm constraint %g × risk) μ=%g λ=%g (relative), exact blocks of the batch's Fisher",
+			c.lr.or(optim.DefaultNewtonRate), float64(optim.DefaultNormConstraint), opt.Momentum, c.damping.or(optim.DefaultNewtonDamping)),
 		opt: opt,
 		step: func(net *nn.Network, loss nn.Loss, xb, yb *mat.Dense) error {
 			back.Fill(net, loss, xb, yb) // Forward, Backward, and k rows of Back per example

@@ -3,7 +3,7 @@
 // users of other Go ML code: an optimizer needs, per affine layer
 // a = W h + b, only a secondorder.Layer record holding the layer's inputs h
 // and the backpropagated gradients ∇_a l (and, for K-FAC, curvature
-// vectors in Back).
+// vectors in Back, and the minibatch's risk in Risk).
 //
 // The model is f(x) = W₂ tanh(W₁ x + b₁) + b₂ on the quadratic loss
 // ‖f(x) − y‖², fitted to a fixed random teacher network of the same shape:
@@ -148,6 +148,9 @@ func run(name string, steps int, w io.Writer) (first, last float64, err error) {
 			break
 		}
 		m.backward(x, y, rng)
+		for _, l := range layers {
+			l.Risk = risk // the curvature methods' norm constraint is relative to it
+		}
 		if err := opt.Step(layers); err != nil {
 			return first, last, err
 		}
