@@ -45,6 +45,10 @@
 //	FisherGradients  Monte-Carlo Fisher, gradients at targets sampled from the model ("fisher_gradients")
 //	FisherEmpirical  empirical Fisher, gradients at the observed targets ("fisher_empirical")
 //
+// Backprop.Examples restricts Back to the first m examples of the batch
+// (Martens & Grosse's τ1 sub-batch), the gradient staying that of the whole
+// batch.
+//
 // # Exact network-level matrices (small networks)
 //
 //	Jacobians              per-example jacobians J_i of the logits or outputs w.r.t. all parameters,

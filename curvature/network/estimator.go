@@ -76,9 +76,26 @@ type Backprop struct {
 	// Rand is the source of the sampled targets of FisherGradients, which
 	// requires it.
 	Rand *rand.Rand
+	// Examples is the number m of leading examples of the batch whose
+	// curvature vectors Fill computes, Martens & Grosse's (2015, §8) τ1
+	// sub-batch: Back then covers examples 0 … m−1 only, with BackScale the
+	// weight 1/m (1/(m·Samples) for FisherGradients) of a mean over them,
+	// so that the statistics of a block cost a fraction m/n of the batch's
+	// while the gradient (Grad, GradW, GradB) stays that of the whole batch.
+	// The records then describe the curvature of the sub-batch X[:m]:
+	// BackExamples ties every row to one of the first m examples, and
+	// package curvature's K-FAC factors take Ā from the
+	// Layer.BackCover() = m leading rows of Input. Zero, or a value ≥ n,
+	// means every example (Fill is then unchanged, random stream
+	// included); negative values panic.
+	Examples int
 
 	v, g, ys mat.Dense
 	idx      []int
+	// a, f, y, grad are views of the first m rows of the output layer's
+	// logits, outputs, targets and Grad; yc holds a copy of the first m
+	// targets when they are not a *mat.Dense.
+	a, f, y, grad, yc mat.Dense
 }
 
 // Fill runs net.Forward(X) and net.Backward(loss, Y), which fill every
@@ -95,11 +112,22 @@ type Backprop struct {
 // Back has n·k rows for GGNExact and FisherExact (k outputs, rows
 // i·k … i·k+k−1 of example i), n·Samples for FisherGradients (row j·n+i is
 // sample j of example i, BackScale = 1/(n·Samples)) and n for
-// FisherEmpirical (a copy of Grad, BackScale = 1/n). BackExamples is owned
-// by net or by b and valid until the next call.
+// FisherEmpirical (a copy of Grad, BackScale = 1/n). With 0 < Examples = m
+// < n, n is replaced by m in all of these: Back holds the rows of the first
+// m examples only (for FisherEmpirical the first m rows of Grad), with
+// BackExamples always set and BackScale 1/m (1/(m·Samples)), so that the
+// records hold the curvature of the sub-batch X[:m] (and FisherGradients
+// draws its targets for those m examples only). BackExamples is owned by
+// net or by b and valid until the next call.
+//
+// At a fixed batch size and Examples, Fill does not allocate after its
+// first call unless the network's or the loss's passes do.
 func (b *Backprop) Fill(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) {
 	if net == nil || loss == nil {
 		panic("network: Backprop.Fill: nil network or loss")
+	}
+	if b.Examples < 0 {
+		panic(fmt.Sprintf("network: Backprop.Fill: Examples = %d, want ≥ 0", b.Examples))
 	}
 	net.Forward(X)
 	if Y != nil {
@@ -107,25 +135,63 @@ func (b *Backprop) Fill(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) {
 	} else if b.Estimator == GGNExact || b.Estimator == FisherEmpirical {
 		panic(fmt.Sprintf("network: Backprop.Fill: %v needs targets", b.Estimator))
 	}
+	n := net.BatchSize()
+	m := n
+	if b.Examples > 0 && b.Examples < n {
+		m = b.Examples
+	}
 	switch b.Estimator {
 	case GGNExact:
-		net.BackwardGN(loss, Y, b.Split)
+		if m == n {
+			net.BackwardGN(loss, Y, b.Split)
+			return
+		}
+		b.exact(net, loss, nn.GaussNewton, b.Split, b.targets(Y, m), m)
 	case FisherExact:
-		net.BackwardFisher(loss)
+		if m == n {
+			net.BackwardFisher(loss)
+			return
+		}
+		b.exact(net, loss, nn.Fisher, nn.SplitLogits, nil, m)
 	case FisherEmpirical:
 		recs := net.Records()
-		net.BackwardVectors(recs[len(recs)-1].Grad, nil)
+		if m == n {
+			net.BackwardVectors(recs[len(recs)-1].Grad, nil)
+			return
+		}
+		b.setIndex(m, 1)
+		net.BackwardVectors(head(&b.grad, recs[len(recs)-1].Grad, m), b.idx)
+		setBackScale(net, 1/float64(m))
 	case FisherGradients:
-		b.sample(net, loss)
+		b.sample(net, loss, m)
 	default:
 		panic(fmt.Sprintf("network: Backprop.Fill: unknown %v", b.Estimator))
 	}
 }
 
-// sample fills Back with Samples gradients at sampled targets per example.
-// With several samples, row j·n+i is sample j of example i: BackwardVectors
-// stores b.idx in the records' BackExamples.
-func (b *Backprop) sample(net *nn.Network, loss nn.Loss) {
+// exact fills Back with the rows J_aᵀ S_iᵀ (S_iᵀ S_i = D_a, loss.SqrtD with
+// c and s) of the first m examples, k consecutive rows per example, as
+// nn.Network.BackwardGN and BackwardFisher do for the whole batch. y holds
+// the first m targets; nil (the Fisher) gives the outputs as placeholder
+// targets.
+func (b *Backprop) exact(net *nn.Network, loss nn.Loss, c nn.Curvature, s nn.Split, y *mat.Dense, m int) {
+	sub := b.output(net, m)
+	if y == nil {
+		y = sub.F
+	}
+	_, k := sub.Dims()
+	resize(&b.v, m*k, k)
+	loss.SqrtD(&b.v, c, s, sub, y)
+	b.setIndex(m*k, k)
+	net.BackwardVectors(&b.v, b.idx)
+	setBackScale(net, 1/float64(m))
+}
+
+// sample fills Back with Samples gradients at sampled targets for each of
+// the first m examples. With several samples or m < n, row j·m+i is sample
+// j of example i: BackwardVectors stores b.idx in the records'
+// BackExamples.
+func (b *Backprop) sample(net *nn.Network, loss nn.Loss, m int) {
 	if b.Rand == nil {
 		panic("network: Backprop.Fill: fisher_gradients needs Rand")
 	}
@@ -133,32 +199,83 @@ func (b *Backprop) sample(net *nn.Network, loss nn.Loss) {
 	if s < 0 {
 		panic(fmt.Sprintf("network: Backprop.Fill: Samples = %d, want ≥ 0", s))
 	}
-	if s <= 1 {
+	o := net.Output()
+	n, k := o.Dims()
+	if m == n && s <= 1 {
 		net.BackwardMC(loss, b.Rand)
 		return
 	}
-	o := net.Output()
-	n, k := o.Dims()
-	resize(&b.v, n*s, k)
-	resize(&b.g, n, k)
-	resize(&b.ys, n, k)
-	if cap(b.idx) < n*s {
-		b.idx = make([]int, n*s)
+	s = max(s, 1)
+	if m < n {
+		o = b.output(net, m)
 	}
-	b.idx = b.idx[:n*s]
+	resize(&b.v, m*s, k)
+	resize(&b.g, m, k)
+	resize(&b.ys, m, k)
+	b.index(m * s)
 	for j := 0; j < s; j++ {
 		loss.Sample(&b.ys, o, b.Rand)
 		loss.GradA(&b.g, o, &b.ys)
-		for i := 0; i < n; i++ {
-			copy(matutil.Row(&b.v, j*n+i), matutil.Row(&b.g, i))
-			b.idx[j*n+i] = i
+		for i := 0; i < m; i++ {
+			copy(matutil.Row(&b.v, j*m+i), matutil.Row(&b.g, i))
+			b.idx[j*m+i] = i
 		}
 	}
 	net.BackwardVectors(&b.v, b.idx)
-	scale := 1 / float64(n*s)
-	for _, r := range net.Records() {
-		r.BackScale = scale
+	setBackScale(net, 1/float64(m*s))
+}
+
+// output returns the first m rows of net's output, as views held by b.
+func (b *Backprop) output(net *nn.Network, m int) nn.Output {
+	o := net.Output()
+	return nn.Output{Act: o.Act, A: head(&b.a, o.A, m), F: head(&b.f, o.F, m)}
+}
+
+// targets returns the first m rows of Y: a view when Y is a *mat.Dense, a
+// copy held by b otherwise.
+func (b *Backprop) targets(Y mat.Matrix, m int) *mat.Dense {
+	if d, ok := Y.(*mat.Dense); ok {
+		return head(&b.y, d, m)
 	}
+	_, k := Y.Dims()
+	resize(&b.yc, m, k)
+	b.yc.Copy(Y) // the overlap: the first m rows
+	return &b.yc
+}
+
+// index makes b.idx of length r, reusing its storage.
+func (b *Backprop) index(r int) {
+	if cap(b.idx) < r {
+		b.idx = make([]int, r)
+	}
+	b.idx = b.idx[:r]
+}
+
+// setIndex sets b.idx to r entries, entry t being t/per: per consecutive
+// rows for each example.
+func (b *Backprop) setIndex(r, per int) {
+	b.index(r)
+	for t := range b.idx {
+		b.idx[t] = t / per
+	}
+}
+
+// setBackScale sets every record's BackScale to s, after BackwardVectors
+// has set it to 1/n.
+func setBackScale(net *nn.Network, s float64) {
+	for _, r := range net.Records() {
+		r.BackScale = s
+	}
+}
+
+// head makes dst a view of the first m rows of src, sharing its storage,
+// and returns it; unlike src.Slice it does not allocate.
+func head(dst, src *mat.Dense, m int) *mat.Dense {
+	raw := src.RawMatrix()
+	raw.Data = raw.Data[:(m-1)*raw.Stride+raw.Cols]
+	raw.Rows = m
+	dst.SetRawMatrix(raw)
+	return dst
 }
 
 // resize makes m an r×c matrix, reusing its storage when the shape is kept.
