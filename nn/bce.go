@@ -123,6 +123,18 @@ func (b BinaryCrossEntropy) DLogits(dst *mat.Dense, c Curvature, s Split, o Outp
 	diagOnly(dst, func(j int) float64 { return bceDA(c, s, f[j], t[j]) })
 }
 
+// DLogitsDiag writes the diagonal of DLogits into dst and reports true:
+// the D_a of the binary cross-entropy is always diagonal (see
+// DiagonalLoss).
+func (b BinaryCrossEntropy) DLogitsDiag(dst []float64, c Curvature, s Split, o Output, y *mat.Dense, i int) bool {
+	n, k := checkLossArgs(b, "DLogitsDiag", o, y)
+	checkCurvature(b, "DLogitsDiag", c, s)
+	checkExample(b, "DLogitsDiag", i, n)
+	f, t := row(o.F, i), row(y, i)
+	diagInto(b, "DLogitsDiag", dst, k, func(j int) float64 { return bceDA(c, s, f[j], t[j]) })
+	return true
+}
+
 func bceDA(c Curvature, s Split, f, y float64) float64 {
 	if c == GaussNewton && s == SplitOutputs {
 		return y*(1-f)*(1-f) + (1-y)*f*f

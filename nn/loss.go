@@ -135,6 +135,21 @@ type Loss interface {
 	Sample(dst *mat.Dense, o Output, rng *rand.Rand)
 }
 
+// DiagonalLoss is implemented by the losses whose D_a can be diagonal
+// (Quadratic and BinaryCrossEntropy on an elementwise output activation):
+// DLogitsDiag writes into dst (length k) the diagonal of DLogits(c, s, o, y,
+// i) and reports true when D_a is diagonal for o.Act, and writes nothing
+// and reports false otherwise. It lets matrix-free curvature code keep n·k
+// numbers where DLogits writes n·k².
+type DiagonalLoss interface {
+	DLogitsDiag(dst []float64, c Curvature, s Split, o Output, y *mat.Dense, i int) bool
+}
+
+var (
+	_ DiagonalLoss = Quadratic{}
+	_ DiagonalLoss = BinaryCrossEntropy{}
+)
+
 // checkLossArgs checks that o and y agree and that the loss accepts o.Act.
 // It returns n and k.
 func checkLossArgs(l Loss, op string, o Output, y *mat.Dense) (n, k int) {
@@ -209,6 +224,14 @@ func pullBack(dst *mat.Dense, d *mat.Dense, o Output, i int) {
 }
 
 // diagOnly sets dst (k×k) to diag(d).
+// diagInto writes d(j) into dst[j] for every j of a k-vector.
+func diagInto(l Loss, op string, dst []float64, k int, d func(j int) float64) {
+	checkLen(l, op, dst, k)
+	for j := range dst {
+		dst[j] = d(j)
+	}
+}
+
 func diagOnly(dst *mat.Dense, d func(j int) float64) {
 	dst.Zero()
 	k, _ := dst.Dims()

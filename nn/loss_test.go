@@ -261,6 +261,49 @@ func TestLossSqrtD(t *testing.T) {
 	}
 }
 
+// TestLossDLogitsDiag checks DiagonalLoss against DLogits: for every case,
+// curvature and split, a loss that reports a diagonal D_a has exactly that
+// diagonal and a DLogits that is zero off it (Quadratic and BCE on
+// elementwise activations), and Quadratic on softmax, whose D_a is full,
+// reports false and leaves dst alone.
+func TestLossDLogitsDiag(t *testing.T) {
+	for ci, c := range lossCases {
+		dl, ok := c.loss.(DiagonalLoss)
+		if !ok {
+			continue
+		}
+		_, elementwise := c.act.(Elementwise)
+		o, y := c.setup(uint64(60 + ci))
+		for _, cv := range []Curvature{GaussNewton, Fisher} {
+			for _, s := range []Split{SplitLogits, SplitOutputs} {
+				for i := 0; i < lossN; i++ {
+					d := []float64{-7, -7, -7, -7}
+					got := dl.DLogitsDiag(d, cv, s, o, y, i)
+					if got != elementwise {
+						t.Fatalf("%s %v %v: DLogitsDiag reports %v, want %v", c.name, cv, s, got, elementwise)
+					}
+					var m mat.Dense
+					c.loss.DLogits(&m, cv, s, o, y, i)
+					for p := 0; p < lossK; p++ {
+						for q := 0; q < lossK; q++ {
+							switch {
+							case !got:
+								if d[p] != -7 {
+									t.Fatalf("%s: DLogitsDiag wrote %v reporting false", c.name, d)
+								}
+							case p == q && d[p] != m.At(p, p):
+								t.Errorf("%s %v %v example %d: diagonal %d = %g, DLogits %g", c.name, cv, s, i, p, d[p], m.At(p, p))
+							case p != q && m.At(p, q) != 0:
+								t.Errorf("%s %v %v example %d: DLogits (%d,%d) = %g off the diagonal", c.name, cv, s, i, p, q, m.At(p, q))
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // gradAt returns row i of GradA and GradF with row i of the targets set to yi.
 func gradAt(c lossCase, o Output, y *mat.Dense, i int, yi []float64) (ga, gf []float64) {
 	Y := mat.DenseCopyOf(y)

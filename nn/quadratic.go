@@ -100,17 +100,41 @@ func (q Quadratic) DLogits(dst *mat.Dense, c Curvature, s Split, o Output, y *ma
 	checkCurvature(q, "DLogits", c, s)
 	checkExample(q, "DLogits", i, n)
 	useDst("quadratic.DLogits", dst, k, k)
-	if e, ok := o.Act.(Elementwise); ok {
-		a, f := row(o.A, i), row(o.F, i)
-		diagOnly(dst, func(j int) float64 {
-			d := e.Deriv(a[j], f[j])
-			return 2 * d * d
-		})
+	if d, ok := q.diagD(o, i); ok {
+		diagOnly(dst, d)
 		return
 	}
 	two := mat.NewDense(k, k, nil)
 	diagOnly(two, func(int) float64 { return 2 })
 	pullBack(dst, two, o, i)
+}
+
+// diagD returns the diagonal of D_a = diag(2 φ'(a_i)²) at example i for
+// an elementwise φ, and false for any other activation.
+func (q Quadratic) diagD(o Output, i int) (func(j int) float64, bool) {
+	e, ok := o.Act.(Elementwise)
+	if !ok {
+		return nil, false
+	}
+	a, f := row(o.A, i), row(o.F, i)
+	return func(j int) float64 {
+		d := e.Deriv(a[j], f[j])
+		return 2 * d * d
+	}, true
+}
+
+// DLogitsDiag writes the diagonal of DLogits, diag(2 φ'(a_i)²), for an
+// elementwise φ and reports true; for any other activation it reports
+// false (see DiagonalLoss).
+func (q Quadratic) DLogitsDiag(dst []float64, c Curvature, s Split, o Output, y *mat.Dense, i int) bool {
+	n, k := checkLossArgs(q, "DLogitsDiag", o, y)
+	checkCurvature(q, "DLogitsDiag", c, s)
+	checkExample(q, "DLogitsDiag", i, n)
+	d, ok := q.diagD(o, i)
+	if ok {
+		diagInto(q, "DLogitsDiag", dst, k, d)
+	}
+	return ok
 }
 
 // SqrtD writes S_i = √2 J_φ(a_i) into rows i·k … i·k+k−1 of dst, for both

@@ -38,9 +38,14 @@ import (
 // Each product costs about two forward and backward passes; no finite
 // differences are involved, so the products are exact to rounding.
 type Operator struct {
-	st    *netState
-	m     []*mat.Dense // M_i, k×k; nil: zero
-	grads bool         // include the terms in g_l
+	st *netState
+	// M_i, k×k, is held as the row i of dm (n×k) when it is diagonal
+	// (diag[i]), which is the case of every elementwise output activation
+	// with the package's losses, and as m[i] otherwise; nil: zero.
+	m     []*mat.Dense
+	dm    *mat.Dense
+	diag  []bool
+	grads bool // include the terms in g_l
 
 	gh      []*mat.Dense // W_lᵀ g_l as rows: g_l W_l, n × n_in (l ≥ 1)
 	vw, dvw []*mat.Dense // the direction's and the product's weight parts, n_out × n_in
@@ -53,8 +58,6 @@ type Operator struct {
 	// Transposed views, made once: boxing m.T() in a mat.Matrix at every
 	// product would allocate.
 	vwT, wT, rgT, gradT []mat.Matrix
-	x, y                []float64     // MulDirections: θ-vectors of the direction and the product
-	xv, yv              *mat.VecDense // views of x and y
 }
 
 // NewHessianOperator returns the Hessian of the risk
@@ -74,16 +77,19 @@ func NewHessianOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix) *Operato
 	op := newOperator(st, true, "NewHessianOperator")
 	o := st.output()
 	c := mat.NewDense(st.k, st.k, nil)
-	for i := range op.m {
-		op.m[i] = mat.NewDense(st.k, st.k, nil)
-		if matching(loss, o.Act) {
-			loss.DLogits(op.m[i], nn.GaussNewton, nn.SplitLogits, o, st.y, i)
-			continue
-		}
-		loss.DLogits(op.m[i], nn.GaussNewton, nn.SplitOutputs, o, st.y, i)
-		contraction(c, o.Act, matutil.Row(o.A, i), matutil.Row(o.F, i), matutil.Row(st.gradF, i))
-		op.m[i].Add(op.m[i], c)
+	var diag func(d []float64, i int) bool
+	if dl, ok := loss.(nn.DiagonalLoss); ok && matching(loss, o.Act) {
+		diag = func(d []float64, i int) bool { return dl.DLogitsDiag(d, nn.GaussNewton, nn.SplitLogits, o, st.y, i) }
 	}
+	op.setM(diag, func(m *mat.Dense, i int) {
+		if matching(loss, o.Act) {
+			loss.DLogits(m, nn.GaussNewton, nn.SplitLogits, o, st.y, i)
+			return
+		}
+		loss.DLogits(m, nn.GaussNewton, nn.SplitOutputs, o, st.y, i)
+		contraction(c, o.Act, matutil.Row(o.A, i), matutil.Row(o.F, i), matutil.Row(st.gradF, i))
+		m.Add(m, c)
+	})
 	return op
 }
 
@@ -104,10 +110,11 @@ func NewGaussNewtonOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, c nn
 	st := snapshot(net, loss, X, Y, "NewGaussNewtonOperator")
 	op := newOperator(st, false, "NewGaussNewtonOperator")
 	o := st.output()
-	for i := range op.m {
-		op.m[i] = mat.NewDense(st.k, st.k, nil)
-		loss.DLogits(op.m[i], c, s, o, st.y, i)
+	var diag func(d []float64, i int) bool
+	if dl, ok := loss.(nn.DiagonalLoss); ok {
+		diag = func(d []float64, i int) bool { return dl.DLogitsDiag(d, c, s, o, st.y, i) }
 	}
+	op.setM(diag, func(m *mat.Dense, i int) { loss.DLogits(m, c, s, o, st.y, i) })
 	return op
 }
 
@@ -147,11 +154,56 @@ func NewResidualOperator(net *nn.Network, loss nn.Loss, X, Y mat.Matrix, s nn.Sp
 	if s == nn.SplitLogits && matching(loss, o.Act) {
 		return op
 	}
-	for i := range op.m {
-		op.m[i] = mat.NewDense(st.k, st.k, nil)
-		contraction(op.m[i], o.Act, matutil.Row(o.A, i), matutil.Row(o.F, i), matutil.Row(st.gradF, i))
-	}
+	op.setM(nil, func(m *mat.Dense, i int) {
+		contraction(m, o.Act, matutil.Row(o.A, i), matutil.Row(o.F, i), matutil.Row(st.gradF, i))
+	})
 	return op
+}
+
+// setM sets every M_i: to the diagonal that diag writes into row i of dm
+// when diag is set and reports true (nn.DiagonalLoss), and otherwise to the
+// matrix that fill writes into its k×k argument (zeroed) for example i,
+// kept as a row of dm as well when it is diagonal: a dense k×k matrix per
+// example would take n k² floats (490 MB for the benchmark autoencoder at
+// batch 100) where n k suffice.
+func (op *Operator) setM(diag func(d []float64, i int) bool, fill func(m *mat.Dense, i int)) {
+	st := op.st
+	var tmp *mat.Dense
+	op.dm = mat.NewDense(st.n, st.k, nil)
+	op.diag = make([]bool, st.n)
+	for i := range op.m {
+		if diag != nil && diag(matutil.Row(op.dm, i), i) {
+			op.diag[i] = true
+			continue
+		}
+		if tmp == nil {
+			tmp = mat.NewDense(st.k, st.k, nil)
+		}
+		tmp.Zero()
+		fill(tmp, i)
+		if isDiagonal(tmp) {
+			d := matutil.Row(op.dm, i)
+			for j := range d {
+				d[j] = tmp.At(j, j)
+			}
+			op.diag[i] = true
+			continue
+		}
+		op.m[i] = mat.DenseCopyOf(tmp)
+	}
+}
+
+// isDiagonal reports whether the square matrix m is zero off its diagonal.
+func isDiagonal(m *mat.Dense) bool {
+	k, _ := m.Dims()
+	for p := 0; p < k; p++ {
+		for q, v := range matutil.Row(m, p) {
+			if v != 0 && p != q {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func newOperator(st *netState, grads bool, name string) *Operator {
@@ -206,8 +258,15 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 		panic(fmt.Sprintf("network: Operator.MulVec: vector has length %d, want %d", v.Len(), p))
 	}
 	matutil.ReuseVec("network", dst, p, "Operator.MulVec")
-	L := st.layers()
 	st.unpack(v, op.vw, op.vb)
+	op.mul()
+	st.pack(dst, op.dvw, op.dvb)
+}
+
+// mul computes the product of the direction in vw, vb into dvw, dvb.
+func (op *Operator) mul() {
+	st := op.st
+	L := st.layers()
 
 	// R-forward pass.
 	for l := 0; l < L; l++ {
@@ -234,10 +293,16 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 	last := op.rg[L-1]
 	last.Zero()
 	for i, m := range op.m {
+		y, x := matutil.Row(last, i), matutil.Row(op.ra[L-1], i)
+		if op.diag != nil && op.diag[i] {
+			for p, d := range matutil.Row(op.dm, i) {
+				y[p] = d * x[p]
+			}
+			continue
+		}
 		if m == nil {
 			continue
 		}
-		y, x := matutil.Row(last, i), matutil.Row(op.ra[L-1], i)
 		for p := range y {
 			s := 0.0
 			for q, mv := range matutil.Row(m, p) {
@@ -290,7 +355,6 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 			}
 		}
 	}
-	st.pack(dst, op.dvw, op.dvb)
 }
 
 // MulDirections writes into dst the product of the operator's matrix M with
@@ -306,15 +370,37 @@ func (op *Operator) MulVec(dst *mat.VecDense, v mat.Vector) {
 // always nil. It reuses the operator's buffers and, after the first call,
 // does not allocate. Cost: that of MulVec.
 func (op *Operator) MulDirections(dst, v []secondorder.Direction) error {
-	if op.x == nil {
-		p := op.Dim()
-		op.x, op.y = make([]float64, p), make([]float64, p)
-		op.xv, op.yv = mat.NewVecDense(p, op.x), mat.NewVecDense(p, op.y)
+	op.checkDirections(v)
+	op.checkDirections(dst)
+	for l := range v {
+		op.vw[l].Copy(v[l].W)
+		for j := range op.vb[l] {
+			op.vb[l][j] = v[l].B.AtVec(j)
+		}
 	}
-	op.st.lay.Vec(op.x, v)
-	op.MulVec(op.yv, op.xv)
-	op.st.lay.Unvec(dst, op.y)
+	op.mul()
+	for l := range dst {
+		dst[l].W.Copy(op.dvw[l])
+		for j, x := range op.dvb[l] {
+			dst[l].B.SetVec(j, x)
+		}
+	}
 	return nil
+}
+
+// checkDirections panics unless d has one direction per layer, shaped like
+// its W and B.
+func (op *Operator) checkDirections(d []secondorder.Direction) {
+	if len(d) != len(op.vw) {
+		panic(fmt.Sprintf("network: Operator.MulDirections: %d directions, want %d", len(d), len(op.vw)))
+	}
+	for l, x := range d {
+		r, c := x.W.Dims()
+		out, in := op.vw[l].Dims()
+		if r != out || c != in || x.B.Len() != out {
+			panic(fmt.Sprintf("network: Operator.MulDirections: direction %d is %d×%d, want %d×%d", l, r, c, out, in))
+		}
+	}
 }
 
 // Dense writes the operator's matrix into dst by applying it to the P unit

@@ -11,8 +11,7 @@ import (
 )
 
 // TestPanics checks that shape errors and missing fields panic with
-// messages prefixed "network: " (and, for directions of the wrong shape,
-// "secondorder: " from secondorder.Layout).
+// messages prefixed "network: ".
 func TestPanics(t *testing.T) {
 	net, X, Y := setup(cases[0], 3, 8)
 	expectPanic(t, "MulVec length", func() {
@@ -21,7 +20,13 @@ func TestPanics(t *testing.T) {
 	testutil.ExpectPanicFrom(t, "MulDirections count", func() {
 		d := secondorder.NewLayout(net.Records()).Directions()
 		_ = NewHessianOperator(net, cases[0].loss, X, Y).MulDirections(d, d[:2])
-	}, "secondorder: ", "2 directions, want 3")
+	}, "network: Operator.MulDirections: ", "2 directions, want 3")
+	testutil.ExpectPanicFrom(t, "MulDirections shape", func() {
+		d := secondorder.NewLayout(net.Records()).Directions()
+		e := secondorder.NewLayout(net.Records()).Directions()
+		e[1], _ = secondorder.NewDirection(2, 2)
+		_ = NewHessianOperator(net, cases[0].loss, X, Y).MulDirections(d, e)
+	}, "network: Operator.MulDirections: ", "direction 1 is 2×2")
 	expectPanic(t, "Fisher gradients without Rand", func() {
 		(&Backprop{Estimator: FisherGradients}).Fill(net, cases[0].loss, X, Y)
 	}, "needs Rand")
