@@ -87,7 +87,7 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 		return err
 	}
 
-	e.report.Stats, e.report.Refreshed, e.report.Constrained = stats, false, false
+	e.report.Stats, e.report.Refreshed, e.report.Constrained, e.report.MomentumClipped = stats, false, false, false
 	e.report.ModelDecrease = math.NaN()
 	for j, l := range layers {
 		b := e.layers[j].block
@@ -203,7 +203,7 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 		return fmt.Errorf("optim: %s: Problem.Loss after the update (applied): %w", d.name, err)
 	}
 	var reason string
-	e.lambda, e.report.Rho, reason = levenbergMarquardt(e.lambda, h0, h1, decrease, s.t2)
+	e.lambda, e.report.Rho, reason = levenbergMarquardt(e.lambda, h0, h1, decrease, s.t2, s.minLambda, s.maxLambda)
 	if reason != "" {
 		e.fallback(reason)
 	}
@@ -332,7 +332,9 @@ func (e *engine) autoRate(s *rules, gu, gp float64, hasPrev bool) (alpha, mu, de
 			a22 += dot(&el.prev, &el.cd) + lam*dot(&el.prev, &el.prev)
 		}
 	}
-	alpha, mu, decrease, ok, reason = rateMomentum(a11, a12, a22, gu, gp, hasPrev)
+	var clipped bool
+	alpha, mu, decrease, clipped, ok, reason = rateMomentum(a11, a12, a22, gu, gp, hasPrev, s.maxMu)
+	e.report.MomentumClipped = clipped
 	return alpha, mu, decrease, ok, reason, nil
 }
 

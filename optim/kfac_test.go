@@ -404,6 +404,50 @@ func TestKFACLevenbergMarquardt(t *testing.T) {
 	}
 }
 
+// TestKFACDampingBounds checks that the damping adapted by LM stays
+// within [MinDamping, MaxDamping], by default 0.01 and 10⁴ times the initial
+// damping: 200 updates of ρ = 0.9 (λ ← 0.95 λ each) or ρ = 0.1 (λ ← λ/0.95)
+// would move λ by a factor 3·10⁴ without them.
+func TestKFACDampingBounds(t *testing.T) {
+	const lambda0 = 0.5
+	for _, tc := range []struct {
+		name     string
+		rho      float64
+		min, max float64
+		want     float64
+	}{
+		{"default floor", 0.9, 0, 0, DefaultMinDampingRatio * lambda0},
+		{"default ceiling", 0.1, 0, 0, DefaultMaxDampingRatio * lambda0},
+		{"floor", 0.9, 0.1, 0, 0.1},
+		{"ceiling", 0.1, 0, 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(8, 2))
+			l := kfRandomLayer(rng, 3, 2, 7, 7)
+			opt := &KFAC{Rules: Rules{Damping: lambda0, AbsoluteDamping: true, AdaptDamping: true, LMPeriod: 1, Rate: 0.2,
+				MinDamping: tc.min, MaxDamping: tc.max}}
+			calls := 0
+			kfLMStub(t, opt, l, tc.rho, 2, true, &calls)
+			reached := -1
+			for step := 0; step < 200; step++ {
+				if err := opt.Step([]*secondorder.Layer{l}); err != nil {
+					t.Fatal(err)
+				}
+				d := opt.Report().Damping
+				if d < tc.want*(1-1e-12) && tc.rho > 0.75 || d > tc.want*(1+1e-12) && tc.rho < 0.25 {
+					t.Fatalf("update %d: λ = %g beyond the bound %g", step, d, tc.want)
+				}
+				if reached < 0 && scalar.EqualWithinRel(d, tc.want, 1e-12) {
+					reached = step
+				}
+			}
+			if reached < 0 {
+				t.Errorf("λ = %g after 200 updates, never reached the bound %g", opt.Report().Damping, tc.want)
+			}
+		})
+	}
+}
+
 // TestKFACLMNoPredictedDecrease checks that a model predicting no decrease
 // (huge curvature from GNVec against a fixed step) counts as a failure:
 // λ is raised and the fallback reported.
@@ -628,6 +672,11 @@ func TestKFACBadSettings(t *testing.T) {
 		{KFAC{Rules: Rules{NormConstraint: -1}}, "NormConstraint=-1"},
 		{KFAC{Rules: Rules{NormConstraint: math.NaN()}}, "NormConstraint=NaN"},
 		{KFAC{Rules: Rules{ExtraRate: -1}}, "ExtraRate=-1"},
+		{KFAC{Rules: Rules{MaxMomentum: 1}}, "MaxMomentum=1"},
+		{KFAC{Rules: Rules{MaxMomentum: -0.1}}, "MaxMomentum=-0.1"},
+		{KFAC{Rules: Rules{MinDamping: -1}}, "MinDamping=-1"},
+		{KFAC{Rules: Rules{MaxDamping: math.Inf(1)}}, "MaxDamping=+Inf"},
+		{KFAC{Rules: Rules{MinDamping: 2, MaxDamping: 1}}, "MinDamping=2 > MaxDamping=1"},
 		{KFAC{Rules: Rules{Undamped: true, Damping: 0.1}}, "Undamped with Damping=0.1"},
 		{KFAC{Rules: Rules{Retry: kron.Retry{Growth: 0.5}}}, "Retry {Tries:0 Growth:0.5}"},
 		{KFAC{Rules: Rules{Retry: kron.Retry{Tries: -1}}}, "Retry {Tries:-1 Growth:0}"},

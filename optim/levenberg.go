@@ -5,12 +5,6 @@ import (
 	"math"
 )
 
-// Bounds of the damping adapted by the Levenberg–Marquardt rule.
-const (
-	minAdaptedDamping = 1e-16
-	maxAdaptedDamping = 1e16
-)
-
 // levenbergMarquardt returns the damping λ adapted by the rule of Martens &
 // Grosse (2015) §6.5 from the risk h0 before and h1 after an update whose
 // quadratic model predicted the change decrease = M(δ) − M(0),
@@ -20,8 +14,9 @@ const (
 //
 // with T2 the period of the adaptation, and the ratio ρ. A model that
 // predicts no decrease (M(δ) ≥ M(0)) or a non-finite ρ counts as ρ < 1/4 and
-// is reported in reason. λ stays within [1e-16, 1e16].
-func levenbergMarquardt(lambda, h0, h1, decrease float64, period int) (newLambda, rho float64, reason string) {
+// is reported in reason. λ stays within [lo, hi] (Rules.MinDamping,
+// MaxDamping).
+func levenbergMarquardt(lambda, h0, h1, decrease float64, period int, lo, hi float64) (newLambda, rho float64, reason string) {
 	rho = (h1 - h0) / decrease
 	omega := math.Pow(19.0/20.0, float64(period))
 	switch {
@@ -33,5 +28,5 @@ func levenbergMarquardt(lambda, h0, h1, decrease float64, period int) (newLambda
 	case rho > 0.75:
 		lambda *= omega
 	}
-	return min(max(lambda, minAdaptedDamping), maxAdaptedDamping), rho, reason
+	return min(max(lambda, lo), hi), rho, reason
 }

@@ -35,7 +35,7 @@ func TestLevenbergMarquardt(t *testing.T) {
 		{"good, T2 = 20", 9, -1, 20, 1, math.Pow(0.95, 20)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, rho, reason := levenbergMarquardt(lambda, h0, tc.h1, tc.dec, tc.period)
+			got, rho, reason := levenbergMarquardt(lambda, h0, tc.h1, tc.dec, tc.period, 0, math.Inf(1))
 			if !scalar.EqualWithinAbsOrRel(rho, tc.rho, 1e-12, 1e-12) {
 				t.Errorf("ρ = %g, want %g", rho, tc.rho)
 			}
@@ -65,7 +65,7 @@ func TestLevenbergMarquardtNoUsableRho(t *testing.T) {
 		{"NaN model", 9, math.NaN()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _, reason := levenbergMarquardt(0.5, 10, tc.h1, tc.dec, 2)
+			got, _, reason := levenbergMarquardt(0.5, 10, tc.h1, tc.dec, 2, 0, math.Inf(1))
 			if want := 0.5 / (0.95 * 0.95); !scalar.EqualWithinRel(got, want, 1e-14) {
 				t.Errorf("λ = %g, want λ/ω = %g", got, want)
 			}
@@ -76,7 +76,8 @@ func TestLevenbergMarquardtNoUsableRho(t *testing.T) {
 	}
 }
 
-// TestLevenbergMarquardtBounds: λ stays within [1e-16, 1e16].
+// TestLevenbergMarquardtBounds: λ stays within the bounds given (here
+// [1e-16, 1e16]).
 func TestLevenbergMarquardtBounds(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -91,7 +92,7 @@ func TestLevenbergMarquardtBounds(t *testing.T) {
 		{"inside", 1, 9, 0.95, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, rho, _ := levenbergMarquardt(tc.lambda, 10, tc.h1, -1, 1)
+			got, rho, _ := levenbergMarquardt(tc.lambda, 10, tc.h1, -1, 1, 1e-16, 1e16)
 			if (rho > 0.75) != tc.rhoGood {
 				t.Fatalf("ρ = %g: the case does not test what it says", rho)
 			}
@@ -100,10 +101,10 @@ func TestLevenbergMarquardtBounds(t *testing.T) {
 			}
 		})
 	}
-	if got, _, _ := levenbergMarquardt(minAdaptedDamping, 10, 9, -1, 1); got != 1e-16 {
+	if got, _, _ := levenbergMarquardt(1e-16, 10, 9, -1, 1, 1e-16, 1e16); got != 1e-16 {
 		t.Errorf("λ = %g at the lower bound", got)
 	}
-	if got, _, _ := levenbergMarquardt(maxAdaptedDamping, 10, 11, -1, 1); got != 1e16 {
+	if got, _, _ := levenbergMarquardt(1e16, 10, 11, -1, 1, 1e-16, 1e16); got != 1e16 {
 		t.Errorf("λ = %g at the upper bound", got)
 	}
 }

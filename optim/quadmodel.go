@@ -18,21 +18,31 @@ import (
 //	[UᵀCU  −UᵀCδ₀] [α]   [ ∇ᵀU ]
 //	[−δ₀ᵀCU δ₀ᵀCδ₀] [μ] = [−∇ᵀδ₀],   C = F + Λ,
 //
-// given a11 = UᵀCU, a12 = −UᵀCδ₀, a22 = δ₀ᵀCδ₀, gu = ∇ᵀU and gp = ∇ᵀδ₀. It
-// also returns the model change M(δ) − M(0) of that step. When the system is
-// not positive definite (non-positive curvature, collinear directions) or
-// gives a non-positive α, it falls back to the best α along U alone with
-// μ = 0; when that is not positive and finite either, ok is false. reason
-// says why a fallback was taken ("" when none was).
-func rateMomentum(a11, a12, a22, gu, gp float64, hasPrev bool) (alpha, mu, decrease float64, ok bool, reason string) {
+// given a11 = UᵀCU, a12 = −UᵀCδ₀, a22 = δ₀ᵀCδ₀, gu = ∇ᵀU and gp = ∇ᵀδ₀, with
+// μ kept in [0, maxMu]: a momentum of the 2×2 solution outside that range is
+// clipped to it and α re-chosen for the clipped μ, α = (∇ᵀU − μ a12)/a11
+// (clipped reports it). It also returns the model change M(δ) − M(0) of that
+// step. When the system is not positive definite (non-positive curvature,
+// collinear directions) or gives a non-positive α, it falls back to the best
+// α along U alone with μ = 0; when that is not positive and finite either,
+// ok is false. reason says why a fallback was taken ("" when none was).
+func rateMomentum(a11, a12, a22, gu, gp float64, hasPrev bool, maxMu float64) (alpha, mu, decrease float64, clipped, ok bool, reason string) {
 	b1, b2 := -gu, gp
+	model := func(alpha, mu float64) float64 {
+		return 0.5*(alpha*alpha*a11+2*alpha*mu*a12+mu*mu*a22) + b1*alpha + b2*mu
+	}
 	if hasPrev && a11 > 0 && a22 > 0 {
 		det := a11*a22 - a12*a12
 		if det > 1e-12*a11*a22 && !math.IsInf(det, 0) {
 			alpha = -(a22*b1 - a12*b2) / det
 			mu = -(a11*b2 - a12*b1) / det
+			if !math.IsNaN(mu) && !math.IsInf(mu, 0) && (mu < 0 || mu > maxMu) {
+				mu = min(max(mu, 0), maxMu)
+				alpha = (gu - mu*a12) / a11
+				clipped = true
+			}
 			if alpha > 0 && !math.IsInf(alpha, 0) && !math.IsNaN(mu) && !math.IsInf(mu, 0) {
-				return alpha, mu, 0.5 * (b1*alpha + b2*mu), true, ""
+				return alpha, mu, model(alpha, mu), clipped, true, ""
 			}
 			reason = "AutoRate: the 2×2 model gives a non-positive rate; momentum dropped"
 		} else {
@@ -44,10 +54,10 @@ func rateMomentum(a11, a12, a22, gu, gp float64, hasPrev bool) (alpha, mu, decre
 	if a11 > 0 && !math.IsInf(a11, 0) {
 		alpha = -b1 / a11
 		if alpha > 0 && !math.IsInf(alpha, 0) {
-			return alpha, 0, 0.5 * b1 * alpha, true, reason
+			return alpha, 0, 0.5 * b1 * alpha, false, true, reason
 		}
 	}
-	return 0, 0, math.NaN(), false, fmt.Sprintf("AutoRate: curvature %g and slope %g along the direction give no positive rate; fixed Rate and Momentum used", a11, -gu)
+	return 0, 0, math.NaN(), false, false, fmt.Sprintf("AutoRate: curvature %g and slope %g along the direction give no positive rate; fixed Rate and Momentum used", a11, -gu)
 }
 
 // normBound returns the bound on η² ∇ᵀU of the norm constraint in the

@@ -28,15 +28,13 @@ func TestRateMomentumSolve(t *testing.T) {
 	}{
 		// −b = (3, −0.5): x = (11/14, 1/7).
 		{4, -1, 2, 3, 0.5, []float64{11.0 / 14, 1.0 / 7}},
-		// −b = (3, −1): x = [[2, 1], [1, 4]] (3, −1) / 7, a negative μ.
-		{4, -1, 2, 3, 1, []float64{5.0 / 7, -1.0 / 7}},
-		// −b = (3, 1): x = (1, 1).
-		{4, -1, 2, 3, -1, []float64{1, 1}},
+		// −b = (3, −0.2): x = [[2, 1], [1, 4]] (3, −0.2) / 7 = (5.8, 2.2)/7.
+		{4, -1, 2, 3, 0.2, []float64{5.8 / 7, 2.2 / 7}},
 		{2.5, 0.7, 1.3, 0.4, -0.2, nil},
-		{1e-3, 2e-4, 5e-3, 1e-2, 3e-3, nil},
+		{1e-3, 2e-4, 5e-3, 1e-2, -3e-3, nil},
 	} {
-		alpha, mu, dec, ok, reason := rateMomentum(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, true)
-		if !ok || reason != "" {
+		alpha, mu, dec, clipped, ok, reason := rateMomentum(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, true, DefaultMaxMomentum)
+		if !ok || reason != "" || clipped {
 			t.Fatalf("%+v: ok %v, reason %q, want the 2×2 solution", tc, ok, reason)
 		}
 		a := mat.NewDense(2, 2, []float64{tc.a11, tc.a12, tc.a12, tc.a22})
@@ -61,6 +59,56 @@ func TestRateMomentumSolve(t *testing.T) {
 	}
 }
 
+// TestRateMomentumClipped: a 2×2 solution whose momentum is outside
+// [0, maxMu] gets μ clipped to the bound and the α that minimizes the model
+// at that μ, α = (∇ᵀU − μ a12)/a11, reported as clipped and not as a
+// fallback; the decrease is M there, which is above the unclipped minimum
+// and at the minimum along α (checked by the model at α ± 1 %).
+func TestRateMomentumClipped(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		a11, a12, a22, gu, gp float64
+		maxMu                 float64
+		wantMu                float64
+		rawMu                 float64 // the 2×2 solution's μ, worked by hand
+	}{
+		// [[2, 1], [1, 4]] (3, −1) / 7 = (5/7, −1/7).
+		{"negative", 4, -1, 2, 3, 1, 0.95, 0, -1.0 / 7},
+		// [[2, 1], [1, 4]] (3, 1) / 7 = (1, 1).
+		{"above the bound", 4, -1, 2, 3, -1, 0.95, 0.95, 1},
+		{"above a lower bound", 4, -1, 2, 3, -1, 0.5, 0.5, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alpha, mu, dec, clipped, ok, reason := rateMomentum(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, true, tc.maxMu)
+			if !ok || !clipped || reason != "" {
+				t.Fatalf("ok %v clipped %v reason %q, want a clipped momentum without fallback", ok, clipped, reason)
+			}
+			wantA := (tc.gu - tc.wantMu*tc.a12) / tc.a11
+			if mu != tc.wantMu || !scalar.EqualWithinRel(alpha, wantA, 1e-15) {
+				t.Errorf("α, μ = %g, %g, want %g, %g", alpha, mu, wantA, tc.wantMu)
+			}
+			m := quadModel(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, alpha, mu)
+			if !scalar.EqualWithinRel(dec, m, 1e-14) {
+				t.Errorf("decrease %g, want M(α, μ) − M(0) = %g", dec, m)
+			}
+			for _, f := range []float64{0.99, 1.01} {
+				if quadModel(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, f*alpha, mu) < m {
+					t.Errorf("M at %g α is below M at α: α does not minimize the model at μ = %g", f, mu)
+				}
+			}
+			// The unclipped solution, the model's minimum, has the μ worked by
+			// hand and a lower M.
+			_, raw, rawDec, rawClipped, _, _ := rateMomentum(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, true, math.MaxFloat64)
+			if rawClipped && tc.rawMu >= 0 || !scalar.EqualWithinAbsOrRel(raw, tc.rawMu, 1e-15, 1e-14) && tc.rawMu >= 0 {
+				t.Errorf("unbounded μ %g (clipped %v), want %g", raw, rawClipped, tc.rawMu)
+			}
+			if tc.rawMu >= 0 && !(rawDec < dec) {
+				t.Errorf("unclipped decrease %g not below the clipped %g", rawDec, dec)
+			}
+		})
+	}
+}
+
 // TestRateMomentumFallbacks: the fallbacks of the 2×2 model, each to the
 // best α = ∇ᵀU/a11 along U alone with μ = 0 and decrease −½(∇ᵀU)²/a11, with
 // the reason named; and the failures (no positive finite α), which return
@@ -82,8 +130,9 @@ func TestRateMomentumFallbacks(t *testing.T) {
 		// collinear directions, whose 2×2 solution would be meaningless.
 		{"nearly collinear", 4, -(2 - 1e-14), 1, 3, 0.5, true, true, "not positive definite"},
 		{"indefinite", 4, 3, 1, 3, 0.5, true, true, "not positive definite"},
-		// α = (a22 ∇ᵀU + a12 ∇ᵀδ₀)/det = (6 − 10)/7 < 0.
-		{"negative 2×2 rate", 4, -1, 2, 3, 10, true, true, "non-positive rate"},
+		// det = 0.39; the 2×2 solution (α, μ) = (−46.2, 97.7) has μ
+		// clipped to 0.95, for which α = (∇ᵀU − 0.95 a12)/a11 < 0 still.
+		{"negative 2×2 rate", 4, 1.9, 1, 1, -10, true, true, "non-positive rate"},
 		{"non-positive curvature along U", -1, 0, 2, 3, 0.5, true, false, "fixed Rate"},
 		{"zero curvature along U", 0, 0, 0, 3, 0, false, false, "fixed Rate"},
 		{"ascent direction", 4, 0, 0, -3, 0, false, false, "fixed Rate"},
@@ -91,7 +140,10 @@ func TestRateMomentumFallbacks(t *testing.T) {
 		{"infinite curvature", math.Inf(1), 0, 0, 3, 0, false, false, "fixed Rate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			alpha, mu, dec, ok, reason := rateMomentum(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, tc.hasPrev)
+			alpha, mu, dec, clipped, ok, reason := rateMomentum(tc.a11, tc.a12, tc.a22, tc.gu, tc.gp, tc.hasPrev, DefaultMaxMomentum)
+			if clipped {
+				t.Errorf("clipped reported for a fallback")
+			}
 			if ok != tc.ok || (tc.reason == "") != (reason == "") || !strings.Contains(reason, tc.reason) {
 				t.Fatalf("ok %v, reason %q, want ok %v, reason containing %q", ok, reason, tc.ok, tc.reason)
 			}

@@ -14,6 +14,9 @@ type Report struct {
 	// statistics, Refreshed whether it refactorized a block, and
 	// Constrained whether the norm constraint lowered its rate.
 	Stats, Refreshed, Constrained bool
+	// MomentumClipped tells whether AutoRate's model chose a momentum
+	// outside [0, Rules.MaxMomentum] at the last update, which was clipped.
+	MomentumClipped bool
 	// Rho is the last reduction ratio ρ of the Levenberg–Marquardt
 	// adaptation (NaN before the first), and ModelDecrease the last
 	// M(δ) − M(0) of the quadratic model (NaN when not computed).

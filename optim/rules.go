@@ -75,6 +75,16 @@ type Rules struct {
 	// AutoRate chooses η and μ of every update from the exact quadratic
 	// model (Martens & Grosse 2015 §7), which needs Problem.GNVec.
 	AutoRate bool
+	// MaxMomentum bounds the momentum that AutoRate chooses: a momentum of
+	// the model outside [0, MaxMomentum] is clipped and the rate re-chosen
+	// for it (Report.MomentumClipped). Zero means DefaultMaxMomentum.
+	MaxMomentum float64
+	// MinDamping and MaxDamping bound the damping that AdaptDamping adapts,
+	// in the units of Damping (relative to each block's curvature unless
+	// AbsoluteDamping). Zero means DefaultMinDampingRatio and
+	// DefaultMaxDampingRatio times the initial damping (Damping or the
+	// method's default).
+	MinDamping, MaxDamping float64
 	// ExtraRate is the learning rate of the plain gradient steps of the
 	// layers' Extra parameters (batch normalisation's γ, β), outside the
 	// curvature model; zero means Rate (after the schedule).
@@ -101,6 +111,16 @@ type Rules struct {
 // best on the MNIST autoencoder and classifier, 0.001 keeps a margin of
 // ten.
 const DefaultNormConstraint = 0.001
+
+// Defaults of the automatic mode (AutoRate, AdaptDamping).
+const (
+	// DefaultMaxMomentum is the default Rules.MaxMomentum.
+	DefaultMaxMomentum = 0.95
+	// DefaultMinDampingRatio and DefaultMaxDampingRatio give the default
+	// bounds of the adapted damping, as multiples of the initial damping.
+	DefaultMinDampingRatio = 0.01
+	DefaultMaxDampingRatio = 1e4
+)
 
 // DefaultLMPeriod is T2 of Martens & Grosse (2015, §6.5, §8), the default
 // Rules.LMPeriod.
@@ -131,6 +151,9 @@ type rules struct {
 	t1, t2   int
 	t3       int
 	extra    float64
+	maxMu    float64
+	// minLambda and maxLambda bound the adapted λ.
+	minLambda, maxLambda float64
 }
 
 // resolve validates r and fills in the defaults d.
@@ -156,6 +179,9 @@ func (r Rules) fill(d methodDefaults) rules {
 	s.t1 = orInt(r.StatsPeriod, orInt(d.statsPeriod, s.t3))
 	s.t2 = orInt(r.LMPeriod, DefaultLMPeriod)
 	s.extra = r.ExtraRate
+	s.maxMu = orFloat(r.MaxMomentum, DefaultMaxMomentum)
+	s.minLambda = orFloat(r.MinDamping, DefaultMinDampingRatio*s.lambda)
+	s.maxLambda = orFloat(r.MaxDamping, DefaultMaxDampingRatio*s.lambda)
 	return s
 }
 
@@ -178,6 +204,12 @@ func (r Rules) validate(name string) error {
 		return bad("Undamped with Damping=%g; set one of them", r.Damping)
 	case r.StatsPeriod < 0 || r.InversePeriod < 0 || r.LMPeriod < 0:
 		return bad("periods StatsPeriod=%d InversePeriod=%d LMPeriod=%d, want ≥ 1 (0 for the default)", r.StatsPeriod, r.InversePeriod, r.LMPeriod)
+	case !(r.MaxMomentum >= 0 && r.MaxMomentum < 1):
+		return bad("MaxMomentum=%g, want in [0, 1) (0 for %g)", r.MaxMomentum, DefaultMaxMomentum)
+	case !finiteNonNeg(r.MinDamping) || !finiteNonNeg(r.MaxDamping):
+		return bad("MinDamping=%g MaxDamping=%g, want finite and ≥ 0 (0 for the defaults)", r.MinDamping, r.MaxDamping)
+	case r.MinDamping > 0 && r.MaxDamping > 0 && r.MinDamping > r.MaxDamping:
+		return bad("MinDamping=%g > MaxDamping=%g", r.MinDamping, r.MaxDamping)
 	case !finiteNonNeg(r.ExtraRate):
 		return bad("ExtraRate=%g, want finite and ≥ 0 (0: Rate)", r.ExtraRate)
 	case r.Retry.Tries < 0 || (r.Retry.Growth != 0 && !(r.Retry.Growth > 1)) || math.IsInf(r.Retry.Growth, 1):

@@ -83,6 +83,8 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum instead of classical momentum (-opt nesterov sets it)")
 	fs.Var(&c.damping, "damping", "Tikhonov damping `λ` ≥ 0 of acp (absolute), kfac and newton (relative), 0 for none"+methodDefault)
 	fs.Var(&c.trust, "norm-constraint", "kfac, acp, newton: trust region `C` > 0 relative to the risk, η² ∇ᵀU ≤ C R; +Inf for none"+methodDefault)
+	fs.BoolVar(&c.autoRate, "auto-rate", false, "kfac, acp, newton: choose the rate and momentum of every update from the exact quadratic model (Martens & Grosse §7; two Gauss–Newton products per update)")
+	fs.BoolVar(&c.adaptDamping, "adapt-damping", false, "kfac, acp, newton: Levenberg–Marquardt adaptation of the damping (Martens & Grosse §6.5; a loss evaluation per update)")
 	fs.Var(&c.alpha, "alpha", "fixed output-side scale `α` > 0 of acp and acp-fixed (default: acp the max-squared-gradient heuristic, acp-fixed 1)")
 	fs.Var(&c.period, "period", "refresh period `N` ≥ 1 in updates: acp statistics, kfac inverses, nnn whitening"+methodDefault)
 	fs.Var(&c.whitenEps, "whiten-eps", "nnn: whitening regularisation `ε` ≥ 0 relative to the mean input variance, U = (C + ε tr(C)/n I)^(-1/2) (default: 100, see README)")
@@ -175,6 +177,12 @@ func (c config) methodFlags() string {
 	add("max-params", c.maxParams.set, c.maxParams.val)
 	if c.nesterov {
 		b.WriteString(" -nesterov")
+	}
+	if c.autoRate {
+		b.WriteString(" -auto-rate")
+	}
+	if c.adaptDamping {
+		b.WriteString(" -adapt-damping")
 	}
 	return b.String()
 }

@@ -66,31 +66,33 @@ import (
 // damping, trust, alpha, period, whitenEps, maxParams) are optional: unset means
 // the method's default (see methods), set means that value, zero included.
 type config struct {
-	arch       string
-	updates    int
-	budget     time.Duration
-	batch      int
-	lr         optional[float64]
-	momentum   optional[float64]
-	nesterov   bool
-	seed       uint64
-	opt        string
-	loss       string
-	init       string
-	initScale  float64
-	out        string
-	mnist      string
-	evalSize   int
-	logEvery   time.Duration
-	logUpdates int
-	norm       string
-	damping    optional[float64]
-	trust      optional[float64] // -norm-constraint
-	alpha      optional[float64]
-	period     optional[int]
-	figure     string
-	maxParams  optional[int]
-	whitenEps  optional[float64]
+	arch         string
+	updates      int
+	budget       time.Duration
+	batch        int
+	lr           optional[float64]
+	momentum     optional[float64]
+	nesterov     bool
+	seed         uint64
+	opt          string
+	loss         string
+	init         string
+	initScale    float64
+	out          string
+	mnist        string
+	evalSize     int
+	logEvery     time.Duration
+	logUpdates   int
+	norm         string
+	damping      optional[float64]
+	trust        optional[float64] // -norm-constraint
+	autoRate     bool
+	adaptDamping bool
+	alpha        optional[float64]
+	period       optional[int]
+	figure       string
+	maxParams    optional[int]
+	whitenEps    optional[float64]
 	// logAt, set by -figure race, replaces -log-every by evaluations at
 	// these training times.
 	logAt []time.Duration

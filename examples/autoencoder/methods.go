@@ -242,6 +242,8 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 		Undamped:       c.undamped(),
 		NormConstraint: c.trust.or(0),
 		InversePeriod:  c.period.or(20),
+		AutoRate:       c.autoRate,
+		AdaptDamping:   c.adaptDamping,
 	}}
 	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng}
 	return &trainer{
@@ -255,6 +257,9 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 			} else {
 				net.Forward(xb)
 				net.Backward(loss, xb)
+			}
+			if opt.AutoRate || opt.AdaptDamping {
+				opt.Problem.Loss, opt.Problem.GNVec = network.Closures(net, loss, xb, xb)
 			}
 			return opt.Step(net.Records())
 		},
@@ -343,51 +348,20 @@ func newNewton(c config, _ *rand.Rand) (*trainer, error) {
 			}
 		}
 	}
-	gn := &gnRows{m: newtonSub}
+	// The exact GN rows J_aᵀ D^{1/2} of the first newtonSub examples only,
+	// with BackScale 1/newtonSub: the records then hold the GN blocks of
+	// that sub-batch.
+	back := &network.Backprop{Estimator: network.GGNExact, Examples: newtonSub}
 	return &trainer{
 		label: fmt.Sprintf("block-diagonal newton lr=%g damping=%g (relative) norm-constraint=%g (relative), exact GN blocks on %d examples per batch",
 			opt.Rate, opt.Damping, normConstraint(opt.Rules), newtonSub),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
-			net.Forward(xb)
-			net.Backward(loss, xb)
-			gn.fill(net, loss, xb)
+			back.Fill(net, loss, xb, xb) // Forward, Backward on the whole batch, and Back on the sub-batch
 			return opt.Step(net.Records())
 		},
 	}, nil
-}
-
-// gnRows fills the records' Back with the exact Gauss–Newton rows
-// J_aᵀ D^{1/2} (table 3.I at the logits) of the first m examples of the
-// batch: the exact GN blocks of that sub-batch.
-type gnRows struct {
-	m   int
-	sq  mat.Dense
-	idx []int
-}
-
-// fill reads the output of the last Forward on xb (the targets of the
-// autoencoder). BackwardVectors sets every record's Back and BackExamples
-// (row r of Back belongs to example idx[r]); BackScale is then set to 1/m,
-// the weight of a mean over the sub-batch (BackwardVectors's 1/n is that of
-// one set of rows per example of the whole batch).
-func (g *gnRows) fill(net *nn.Network, loss nn.Loss, xb *mat.Dense) {
-	n, _ := xb.Dims()
-	m := min(g.m, n)
-	o := net.Output()
-	_, k := o.F.Dims()
-	sub := nn.Output{Act: o.Act, A: o.A.Slice(0, m, 0, k).(*mat.Dense), F: o.F.Slice(0, m, 0, k).(*mat.Dense)}
-	g.sq.Reset()
-	loss.SqrtD(&g.sq, nn.GaussNewton, nn.SplitLogits, sub, xb.Slice(0, m, 0, k).(*mat.Dense))
-	g.idx = g.idx[:0]
-	for r := 0; r < m*k; r++ {
-		g.idx = append(g.idx, r/k)
-	}
-	net.BackwardVectors(&g.sq, g.idx)
-	for _, rec := range net.Records() {
-		rec.BackScale = 1 / float64(m)
-	}
 }
 
 // parseNorm returns the normalisation named by -norm.
