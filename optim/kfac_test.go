@@ -405,7 +405,7 @@ func TestKFACLevenbergMarquardt(t *testing.T) {
 }
 
 // TestKFACDampingBounds checks that the damping adapted by LM stays
-// within [MinDamping, MaxDamping], by default 0.01 and 10⁴ times the initial
+// within [MinDamping, MaxDamping], by default 0.3 and 10⁴ times the initial
 // damping: 200 updates of ρ = 0.9 (λ ← 0.95 λ each) or ρ = 0.1 (λ ← λ/0.95)
 // would move λ by a factor 3·10⁴ without them.
 func TestKFACDampingBounds(t *testing.T) {

@@ -118,7 +118,11 @@ const (
 	DefaultMaxMomentum = 0.95
 	// DefaultMinDampingRatio and DefaultMaxDampingRatio give the default
 	// bounds of the adapted damping, as multiples of the initial damping.
-	DefaultMinDampingRatio = 0.01
+	// Without a floor, LM took K-FAC's relative damping on the MNIST
+	// classifier from 0.1 to 6·10⁻⁷ in 300 updates (85 % test accuracy);
+	// floors of 0.01, 0.1 and 0.3 times gave 93.8, 93.8 and 94.7 % (ReLU),
+	// 91.3, 92.3 and 92.8 % (tanh): see docs/tuning.md.
+	DefaultMinDampingRatio = 0.3
 	DefaultMaxDampingRatio = 1e4
 )
 

@@ -56,23 +56,33 @@ func BenchmarkSGDStep(b *testing.B) {
 // refactorizes at every update, and the first refreshes) are not timed; the
 // refreshes of acp, kfac and nnn that follow are, so that with a -benchtime
 // of a multiple of their period (20) the time is the amortized cost of an
-// update. Each method's time is also reported as a multiple of sgd's at
+// update; kfac-quarter-stats is K-FAC with its statistics on a quarter of
+// the batch (-stats-batch). Each method's time is also reported as a multiple of sgd's at
 // the same batch size (the "×sgd" column), measured in the same run:
 //
 //	go test -run '^$' -bench MethodStep -benchtime 40x ./examples/autoencoder
 func BenchmarkMethodStep(b *testing.B) {
 	for _, batch := range []int{100, 1000} {
 		var sgd float64 // seconds per sgd update at this batch size
+		runs := []struct{ name, opt string }{}
 		for _, m := range methods {
-			if m.name == "newton" && batch != 100 {
-				continue
+			if m.name != "newton" || batch == 100 {
+				runs = append(runs, struct{ name, opt string }{m.name, m.name})
 			}
-			b.Run(fmt.Sprintf("batch=%d/%s", batch, m.name), func(b *testing.B) {
-				sec := benchmarkMethod(b, m.name, batch)
+		}
+		// K-FAC with its statistics on a quarter of the batch (-stats-batch).
+		runs = append(runs, struct{ name, opt string }{"kfac-quarter-stats", "kfac"})
+		for _, r := range runs {
+			b.Run(fmt.Sprintf("batch=%d/%s", batch, r.name), func(b *testing.B) {
+				var extra []string
+				if r.name == "kfac-quarter-stats" {
+					extra = []string{"-stats-batch", fmt.Sprint(batch / 4)}
+				}
+				sec := benchmarkMethod(b, r.opt, batch, extra...)
 				switch {
-				case m.name == "sgd":
+				case r.name == "sgd":
 					sgd = sec
-				case sgd > 0 && m.name != "newton":
+				case sgd > 0 && r.name != "newton":
 					b.ReportMetric(sec/sgd, "×sgd")
 				}
 			})
@@ -85,10 +95,11 @@ func BenchmarkMethodStep(b *testing.B) {
 const warmUpdates = 21
 
 // benchmarkMethod times b.N updates of the named method at the batch size
-// after warmUpdates untimed ones, and returns the seconds per update.
-func benchmarkMethod(b *testing.B, name string, batch int) float64 {
+// (with the extra flags) after warmUpdates untimed ones, and returns the
+// seconds per update.
+func benchmarkMethod(b *testing.B, name string, batch int, extra ...string) float64 {
 	sizes := []int{784, 1000, 500, 250, 30, 250, 500, 1000, 784}
-	args := []string{"-opt", name}
+	args := append([]string{"-opt", name}, extra...)
 	if name == "newton" {
 		sizes = []int{784, 2, 784}
 		args = append(args, "-arch", "784-2-784")

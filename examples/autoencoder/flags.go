@@ -83,6 +83,7 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum instead of classical momentum (-opt nesterov sets it)")
 	fs.Var(&c.damping, "damping", "Tikhonov damping `λ` ≥ 0 of acp (absolute), kfac and newton (relative), 0 for none"+methodDefault)
 	fs.Var(&c.trust, "norm-constraint", "kfac, acp, newton: trust region `C` > 0 relative to the risk, η² ∇ᵀU ≤ C R; +Inf for none"+methodDefault)
+	fs.Var(&c.statsBatch, "stats-batch", "kfac: examples of each batch whose Monte-Carlo Fisher vectors build the factors (Martens & Grosse's τ1 sub-batch), ≥ 1"+methodDefault)
 	fs.BoolVar(&c.autoRate, "auto-rate", false, "kfac, acp, newton: choose the rate and momentum of every update from the exact quadratic model (Martens & Grosse §7; two Gauss–Newton products per update)")
 	fs.BoolVar(&c.adaptDamping, "adapt-damping", false, "kfac, acp, newton: Levenberg–Marquardt adaptation of the damping (Martens & Grosse §6.5; a loss evaluation per update)")
 	fs.Var(&c.alpha, "alpha", "fixed output-side scale `α` > 0 of acp and acp-fixed (default: acp the max-squared-gradient heuristic, acp-fixed 1)")
@@ -145,6 +146,8 @@ func (c config) checkMethodFlags() error {
 		return errors.New("-alpha 0: want a positive α (leave -alpha out for the method's default: acp's heuristic, acp-fixed's 1)")
 	case c.trust.set && !(c.trust.val > 0):
 		return fmt.Errorf("-norm-constraint %g: want > 0, +Inf for none (leave it out for the method's default)", c.trust.val)
+	case c.statsBatch.set && c.statsBatch.val < 1:
+		return fmt.Errorf("-stats-batch %d: want ≥ 1 (leave it out for the method's default)", c.statsBatch.val)
 	case c.period.set && c.period.val < 1:
 		return fmt.Errorf("-period %d: want ≥ 1 (leave -period out for the method's default)", c.period.val)
 	case c.whitenEps.set && (!(c.whitenEps.val >= 0) || math.IsInf(c.whitenEps.val, 1)):
@@ -171,6 +174,7 @@ func (c config) methodFlags() string {
 	add("momentum", c.momentum.set, c.momentum.val)
 	add("damping", c.damping.set, c.damping.val)
 	add("norm-constraint", c.trust.set, c.trust.val)
+	add("stats-batch", c.statsBatch.set, c.statsBatch.val)
 	add("alpha", c.alpha.set, c.alpha.val)
 	add("period", c.period.set, c.period.val)
 	add("whiten-eps", c.whitenEps.set, c.whitenEps.val)

@@ -86,6 +86,7 @@ type config struct {
 	norm         string
 	damping      optional[float64]
 	trust        optional[float64] // -norm-constraint
+	statsBatch   optional[int]
 	autoRate     bool
 	adaptDamping bool
 	alpha        optional[float64]

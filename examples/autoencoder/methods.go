@@ -245,10 +245,14 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 		AutoRate:       c.autoRate,
 		AdaptDamping:   c.adaptDamping,
 	}}
-	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng}
+	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng, Examples: c.statsBatch.or(0)}
+	stats := "all"
+	if back.Examples > 0 {
+		stats = fmt.Sprint(back.Examples)
+	}
 	return &trainer{
-		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d fisher=monte-carlo",
-			opt.Rate, opt.Momentum, opt.Damping, normConstraint(opt.Rules), opt.InversePeriod),
+		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d fisher=monte-carlo on %s examples per batch",
+			opt.Rate, opt.Momentum, opt.Damping, normConstraint(opt.Rules), opt.InversePeriod, stats),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
