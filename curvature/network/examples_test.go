@@ -279,6 +279,19 @@ func TestBackpropExamplesFisherGradientsMean(t *testing.T) {
 	}
 }
 
+// allEstimators returns a Backprop of every estimator (and split, and
+// sample count) that the tests of Examples go through.
+func allEstimators() []Backprop {
+	return []Backprop{
+		{Estimator: GGNExact},
+		{Estimator: GGNExact, Split: nn.SplitOutputs},
+		{Estimator: FisherExact},
+		{Estimator: FisherEmpirical},
+		{Estimator: FisherGradients},
+		{Estimator: FisherGradients, Samples: 3},
+	}
+}
+
 // TestBackpropExamplesWhole checks that Examples = 0 and Examples ≥ n leave
 // Fill as it was: for every estimator (fisher_gradients with one and three
 // samples, the same seed) the records are bit-identical to those of the
@@ -290,14 +303,7 @@ func TestBackpropExamplesWhole(t *testing.T) {
 	const n = 5
 	for ci, c := range cases {
 		net, X, Y := setup(c, n, uint64(380+ci))
-		for bi, bp := range []Backprop{
-			{Estimator: GGNExact},
-			{Estimator: GGNExact, Split: nn.SplitOutputs},
-			{Estimator: FisherExact},
-			{Estimator: FisherEmpirical},
-			{Estimator: FisherGradients},
-			{Estimator: FisherGradients, Samples: 3},
-		} {
+		for bi, bp := range allEstimators() {
 			name := fmt.Sprintf("%s/%v/%v/Samples=%d", c.name, bp.Estimator, bp.Split, bp.Samples)
 			seed := uint64(390 + 10*ci + bi)
 			var want []backCopy
@@ -347,14 +353,7 @@ func TestBackpropExamplesNoAlloc(t *testing.T) {
 	const n = 5
 	for ci, c := range cases {
 		net, X, Y := setup(c, n, uint64(400+ci))
-		for _, bp := range []Backprop{
-			{Estimator: GGNExact},
-			{Estimator: GGNExact, Split: nn.SplitOutputs},
-			{Estimator: FisherExact},
-			{Estimator: FisherEmpirical},
-			{Estimator: FisherGradients},
-			{Estimator: FisherGradients, Samples: 3},
-		} {
+		for _, bp := range allEstimators() {
 			for _, y := range []mat.Matrix{Y, opaque{Y}} {
 				allocs := func(e int) float64 {
 					b := bp

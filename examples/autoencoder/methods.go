@@ -173,15 +173,7 @@ func gradientTrainer(c config, opt optimizer, label string) (*trainer, error) {
 // is absolute.
 func newACP(c config, _ *rand.Rand) (*trainer, error) {
 	return acpTrainer(c, &optim.ACP{
-		Rules: optim.Rules{
-			Rate:           c.lr.or(0.1),
-			Momentum:       c.momentum.or(0.9),
-			Nesterov:       c.nesterov,
-			Damping:        c.damping.or(3),
-			NormConstraint: c.trust.or(0),
-			Undamped:       c.undamped(),
-			InversePeriod:  c.period.or(20),
-		},
+		Rules: curvatureRules(c, 0.1, 0.9, 3, 20),
 		Alpha: c.alpha.or(0), // 0: the heuristic
 	})
 }
@@ -189,15 +181,7 @@ func newACP(c config, _ *rand.Rand) (*trainer, error) {
 // newACPFixed is ACP with a fixed α, which wants a larger rate and damping.
 func newACPFixed(c config, _ *rand.Rand) (*trainer, error) {
 	return acpTrainer(c, &optim.ACP{
-		Rules: optim.Rules{
-			Rate:           c.lr.or(0.3),
-			Momentum:       c.momentum.or(0.9),
-			Nesterov:       c.nesterov,
-			Damping:        c.damping.or(10),
-			NormConstraint: c.trust.or(0),
-			Undamped:       c.undamped(),
-			InversePeriod:  c.period.or(20),
-		},
+		Rules: curvatureRules(c, 0.3, 0.9, 10, 20),
 		Alpha: c.alpha.or(1),
 	})
 }
@@ -234,17 +218,8 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 	if err := perExample(c); err != nil {
 		return nil, err
 	}
-	opt := &optim.KFAC{Rules: optim.Rules{
-		Rate:           c.lr.or(1),
-		Momentum:       c.momentum.or(0),
-		Nesterov:       c.nesterov,
-		Damping:        c.damping.or(0.1),
-		Undamped:       c.undamped(),
-		NormConstraint: c.trust.or(0),
-		InversePeriod:  c.period.or(20),
-		AutoRate:       c.autoRate,
-		AdaptDamping:   c.adaptDamping,
-	}}
+	opt := &optim.KFAC{Rules: curvatureRules(c, 1, 0, 0.1, 20)}
+	opt.AutoRate, opt.AdaptDamping = c.autoRate, c.adaptDamping
 	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng, Examples: c.statsBatch.or(0)}
 	stats := "all"
 	if back.Examples > 0 {
@@ -332,14 +307,7 @@ func newNewton(c config, _ *rand.Rand) (*trainer, error) {
 		return nil, err
 	}
 	opt := &optim.Newton{
-		Rules: optim.Rules{
-			Rate:           c.lr.or(1),
-			Momentum:       c.momentum.or(0),
-			Nesterov:       c.nesterov,
-			Damping:        c.damping.or(0.1),
-			Undamped:       c.undamped(),
-			NormConstraint: c.trust.or(0),
-		},
+		Rules:     curvatureRules(c, 1, 0, 0.1, 0),
 		MaxParams: c.maxParams.or(optim.DefaultNewtonMaxParams),
 	}
 	// Refuse a large layer now, before MNIST loads, rather than at the
@@ -390,6 +358,21 @@ func perExample(c config) error {
 		return err
 	}
 	return fmt.Errorf("-norm %s cannot be combined with -opt %s: its curvature is per example, and batch normalisation couples the examples", c.norm, c.opt)
+}
+
+// curvatureRules returns the step rules that the flags give a
+// curvature-based method whose benchmark defaults are the rate η, momentum
+// μ, damping λ and refresh period (0: the method's).
+func curvatureRules(c config, eta, mu, lambda float64, period int) optim.Rules {
+	return optim.Rules{
+		Rate:           c.lr.or(eta),
+		Momentum:       c.momentum.or(mu),
+		Nesterov:       c.nesterov,
+		Damping:        c.damping.or(lambda),
+		Undamped:       c.undamped(),
+		NormConstraint: c.trust.or(0),
+		InversePeriod:  c.period.or(period),
+	}
 }
 
 // normConstraint returns the norm constraint that r gives its optimizer,
