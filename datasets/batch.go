@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/secondorder/internal/state"
 )
 
 // DefaultBatchSize is the batch size used when BatchConfig.Size is zero.
@@ -40,6 +42,11 @@ type BatchConfig struct {
 //		yb = it.Rows(yb, y)
 //		// train on xb, yb during epoch it.Epoch()
 //	}
+//
+// MarshalBinary and UnmarshalBinary save and restore the position of a
+// Batches for a checkpoint, so that a resumed run sees the same batches as
+// an uninterrupted one; the random source is saved by the caller (see
+// MarshalBinary).
 type Batches struct {
 	cfg        BatchConfig
 	rng        *rand.Rand
@@ -180,4 +187,133 @@ func (b *Batches) Labels(dst, src []int) []int {
 		dst = append(dst, src[j])
 	}
 	return dst
+}
+
+// batchesKind and batchesVersion identify the encoding of Batches.
+const (
+	batchesKind    = "datasets.Batches"
+	batchesVersion = 1
+)
+
+// MarshalBinary encodes the position of b: its configuration, its number
+// of rows, the current order of the rows, the current batch, epoch and
+// whether it has started and ended. It implements
+// encoding.BinaryMarshaler and never fails.
+//
+// The state of the *rand.Rand given to NewBatches is not included: b does
+// not own it, and the caller often draws from it for other things too. To
+// resume exactly, save the rng's source at the same point (a *rand.PCG or
+// *rand.ChaCha8 of math/rand/v2 implements encoding.BinaryMarshaler; a
+// *rand.Rand holds no state besides its source) and restore both:
+//
+//	src := rand.NewPCG(1, 2)
+//	it := datasets.NewBatches(n, rand.New(src), cfg)
+//	// … after some calls to it.Next:
+//	itState, _ := it.MarshalBinary()
+//	srcState, _ := src.MarshalBinary()
+//
+//	// Later, perhaps in another process:
+//	src2 := rand.NewPCG(0, 0)
+//	it2 := datasets.NewBatches(n, rand.New(src2), cfg)
+//	if err := src2.UnmarshalBinary(srcState); err != nil { … }
+//	if err := it2.UnmarshalBinary(itState); err != nil { … }
+//	// it2 is at the batch it was at; it2.Next continues where it left off.
+//
+// A Batches made with a nil rng has no source to save.
+func (b *Batches) MarshalBinary() ([]byte, error) {
+	return state.Encode(batchesKind, batchesVersion, func(w *state.Writer) {
+		w.Int(b.cfg.Size)
+		w.Bool(b.cfg.KeepLast)
+		w.Int(b.cfg.Epochs)
+		w.Int(len(b.perm))
+		w.Ints(b.perm)
+		w.Int(b.start)
+		w.Int(b.end)
+		w.Int(b.epoch)
+		w.Int(b.batch)
+		w.Bool(b.started)
+		w.Bool(b.done)
+	}), nil
+}
+
+// UnmarshalBinary restores the position saved by MarshalBinary into b,
+// which must have been made by NewBatches with the same number of rows
+// and the same configuration (after defaults: a zero Size and
+// DefaultBatchSize are the same); the rng given to NewBatches is restored
+// separately by the caller (see MarshalBinary). It implements
+// encoding.BinaryUnmarshaler.
+//
+// UnmarshalBinary returns an error, prefixed by "datasets: Batches: ", when
+// the number of rows or a field of the configuration differs, and an error
+// wrapping state.ErrCorrupt when data is not a valid encoding of a Batches
+// (truncated, altered, or holding an inconsistent position). On error, b
+// is unchanged.
+func (b *Batches) UnmarshalBinary(data []byte) error {
+	var (
+		perm                   []int
+		start, end, epoch, bat int
+		started, done          bool
+	)
+	err := state.Decode(data, batchesKind, batchesVersion, func(r *state.Reader, _ uint32) error {
+		size, keepLast, epochs, n := r.Int(), r.Bool(), r.Int(), r.Int()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		switch {
+		case n != len(b.perm):
+			return fmt.Errorf("state of %d rows, this Batches has %d", n, len(b.perm))
+		case size != b.cfg.Size:
+			return fmt.Errorf("state has BatchConfig.Size %d, this Batches %d", size, b.cfg.Size)
+		case keepLast != b.cfg.KeepLast:
+			return fmt.Errorf("state has BatchConfig.KeepLast %v, this Batches %v", keepLast, b.cfg.KeepLast)
+		case epochs != b.cfg.Epochs:
+			return fmt.Errorf("state has BatchConfig.Epochs %d, this Batches %d", epochs, b.cfg.Epochs)
+		}
+		perm = r.Ints()
+		start, end, epoch, bat = r.Int(), r.Int(), r.Int(), r.Int()
+		started, done = r.Bool(), r.Bool()
+		if r.Err() != nil {
+			return nil // Decode returns the Reader's error
+		}
+		checkBatches(r, b.cfg, n, perm, start, end, epoch, bat, started, done)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("datasets: Batches: %w", err)
+	}
+	copy(b.perm, perm)
+	b.start, b.end, b.epoch, b.batch = start, end, epoch, bat
+	b.started, b.done = started, done
+	return nil
+}
+
+// checkBatches records on r a failure for a decoded position that Next
+// cannot reach with configuration cfg and n rows.
+func checkBatches(r *state.Reader, cfg BatchConfig, n int, perm []int, start, end, epoch, batch int, started, done bool) {
+	if len(perm) != n {
+		r.Fail("permutation of %d rows, want %d", len(perm), n)
+		return
+	}
+	seen := make([]bool, n)
+	for _, i := range perm {
+		if i < 0 || i >= n || seen[i] {
+			r.Fail("order of the rows is not a permutation of 0…%d (holds %d)", n-1, i)
+			return
+		}
+		seen[i] = true
+	}
+	size := cfg.Size
+	switch {
+	case epoch < 0 || batch < 0:
+		r.Fail("negative epoch %d or batch %d", epoch, batch)
+	case cfg.Epochs > 0 && epoch >= cfg.Epochs:
+		r.Fail("epoch %d of %d", epoch, cfg.Epochs)
+	case !started && (done || start != 0 || end != 0 || epoch != 0 || batch != 0):
+		r.Fail("not started but at rows [%d, %d), epoch %d, batch %d, done %v", start, end, epoch, batch, done)
+	case done && (start != 0 || end != 0 || cfg.Epochs == 0 || epoch != cfg.Epochs-1):
+		r.Fail("done at rows [%d, %d), epoch %d of %d", start, end, epoch, cfg.Epochs)
+	case started && !done && (start < 0 || start >= n || start%size != 0 || start/size != batch ||
+		end != min(start+size, n) || (!cfg.KeepLast && end-start != size)):
+		r.Fail("batch %d at rows [%d, %d) of %d with batches of %d (KeepLast %v)", batch, start, end, n, size, cfg.KeepLast)
+	}
 }

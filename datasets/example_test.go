@@ -99,3 +99,51 @@ func ExampleLoadMNIST() {
 	fmt.Println(len(data.TestLabels))    // 10000
 	fmt.Println("read from", data.Dir, "found by", data.Source)
 }
+
+// A run interrupted after its first batch and resumed from a checkpoint: the
+// state of the Batches and that of its random source, saved at the same
+// point, give the resumed iterator the batches the uninterrupted one would
+// have given.
+func ExampleBatches_MarshalBinary() {
+	const n = 10
+	cfg := datasets.BatchConfig{Size: 4, Epochs: 2}
+	src := rand.NewPCG(1, 2)
+	it := datasets.NewBatches(n, rand.New(src), cfg)
+	it.Next()
+	itState, err := it.MarshalBinary()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srcState, err := src.MarshalBinary() // the Batches does not save its rng
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("saved at epoch", it.Epoch(), "batch", it.Batch(), it.Indices())
+	for it.Next() {
+		fmt.Println("uninterrupted:", it.Epoch(), it.Batch(), it.Indices())
+	}
+
+	// Resume, perhaps in another process: build both as before, then
+	// restore them.
+	src2 := rand.NewPCG(0, 0)
+	resumed := datasets.NewBatches(n, rand.New(src2), cfg)
+	if err := src2.UnmarshalBinary(srcState); err != nil {
+		log.Fatal(err)
+	}
+	if err := resumed.UnmarshalBinary(itState); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("restored at epoch", resumed.Epoch(), "batch", resumed.Batch(), resumed.Indices())
+	for resumed.Next() {
+		fmt.Println("resumed:      ", resumed.Epoch(), resumed.Batch(), resumed.Indices())
+	}
+	// Output:
+	// saved at epoch 0 batch 0 [4 2 3 6]
+	// uninterrupted: 0 1 [9 1 8 0]
+	// uninterrupted: 1 0 [9 5 0 6]
+	// uninterrupted: 1 1 [7 4 8 3]
+	// restored at epoch 0 batch 0 [4 2 3 6]
+	// resumed:       0 1 [9 1 8 0]
+	// resumed:       1 0 [9 5 0 6]
+	// resumed:       1 1 [7 4 8 3]
+}

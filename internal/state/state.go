@@ -203,13 +203,32 @@ func (r *Reader) String() string { return string(r.Bytes()) }
 // with kind naming what is encoded (e.g. "optim.Adam") and version the
 // version of its layout.
 func Encode(kind string, version uint32, f func(w *Writer)) []byte {
-	var p Writer
-	f(&p)
-	w := Writer{buf: []byte(magic)}
+	return AppendEncode(nil, kind, version, f)
+}
+
+// EncodedLen returns the length of the state of the given kind whose
+// payload (what f writes) is n bytes long: the capacity of dst with which
+// AppendEncode does not grow it. Writer.Int, Float and Uint64 write 8
+// bytes, Bool 1, Floats and Ints 8 plus 8 per element, Bytes and String 8
+// plus 1 per byte.
+func EncodedLen(kind string, n int) int {
+	return len(magic) + 8 + len(kind) + 8 + 8 + n + 4
+}
+
+// AppendEncode appends the state of Encode to dst and returns the extended
+// slice. f writes straight into it, so that with a dst of capacity
+// EncodedLen (or more) the only allocation is the Writer given to f (three
+// words; f escapes the compiler's analysis), whatever the payload's size.
+func AppendEncode(dst []byte, kind string, version uint32, f func(w *Writer)) []byte {
+	start := len(dst)
+	w := Writer{buf: append(dst, magic...)}
 	w.String(kind)
 	w.Uint64(uint64(version))
-	w.Bytes(p.buf)
-	return binary.LittleEndian.AppendUint32(w.buf, crc32.Checksum(w.buf, castagnoli))
+	at := len(w.buf)
+	w.Int(0) // the payload's length, set once f has written it
+	f(&w)
+	binary.LittleEndian.PutUint64(w.buf[at:], uint64(len(w.buf)-at-8))
+	return binary.LittleEndian.AppendUint32(w.buf, crc32.Checksum(w.buf[start:], castagnoli))
 }
 
 // Decode checks the frame of data (magic, kind, a version in

@@ -72,6 +72,29 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestAppendEncode: AppendEncode appends what Encode returns, and with the
+// capacity of EncodedLen allocates only the Writer given to f.
+func TestAppendEncode(t *testing.T) {
+	want := Encode("test.Sample", 2, sample)
+	got := AppendEncode([]byte("prefix"), "test.Sample", 2, sample)
+	if string(got) != "prefix"+string(want) {
+		t.Fatalf("AppendEncode after a prefix differs from Encode")
+	}
+	if n := EncodedLen("test.Sample", len(want)-EncodedLen("test.Sample", 0)); n != len(want) {
+		t.Fatalf("EncodedLen %d, want %d", n, len(want))
+	}
+	x := []float64{1, 2, 3}
+	f := func(w *Writer) { w.Int(1); w.Floats(x); w.Bool(true) }
+	n := EncodedLen("test.Floats", 8+8+8*len(x)+1)
+	dst := make([]byte, 0, n)
+	if a := testing.AllocsPerRun(10, func() { dst = AppendEncode(dst[:0], "test.Floats", 1, f) }); a > 1 {
+		t.Errorf("AppendEncode into room enough: %v allocations, want at most 1 (the Writer)", a)
+	}
+	if len(dst) != n {
+		t.Errorf("length %d, EncodedLen %d", len(dst), n)
+	}
+}
+
 // TestDecodeRefuses: truncation at every length, every flipped byte, another
 // kind, a version out of range, a payload left unread or read past its end,
 // and lengths larger than the data are errors wrapping ErrCorrupt, never a
