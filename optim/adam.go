@@ -30,6 +30,10 @@ const (
 // Step. W, B and each Extra parameter get this update. Defaults (zero
 // value): the paper's, η = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8. One fused
 // pass over the parameters; no allocation after the first step.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly: MarshalBinary saves its settings and
+// state, UnmarshalBinary restores them into an Adam of the same settings.
 type Adam struct {
 	// Rate is the step size η; zero means DefaultAdamRate.
 	Rate float64
@@ -95,4 +99,59 @@ func (o *Adam) Step(layers []*secondorder.Layer) error {
 // Report returns the number of updates and the step size.
 func (o *Adam) Report() Report {
 	return Report{Updates: o.t, Rate: orFloat(o.Rate, DefaultAdamRate)}
+}
+
+// settings appends to dst the settings that shape the update of Adam, in
+// the order of its checkpoints, defaults filled in: Rate, NoMomentum, Beta1 (0 with NoMomentum), Beta2, Epsilon.
+func (o *Adam) settings(dst []param) []param {
+	b1 := orFloat(o.Beta1, DefaultAdamBeta1)
+	if o.NoMomentum {
+		b1 = 0
+	}
+	return append(dst,
+		floatParam("Rate", orFloat(o.Rate, DefaultAdamRate)),
+		flagParam("NoMomentum", o.NoMomentum),
+		floatParam("Beta1", b1),
+		floatParam("Beta2", orFloat(o.Beta2, DefaultAdamBeta2)),
+		floatParam("Epsilon", orFloat(o.Epsilon, DefaultAdamEpsilon)))
+}
+
+// MarshalBinary returns a checkpoint of o (encoding.BinaryMarshaler) for
+// UnmarshalBinary: its settings, defaults filled in, the number of updates,
+// and for every layer its shape (W, B and the lengths of the Extra
+// parameters) and the first and second moments m and v of every parameter.
+// An optimizer that never stepped has a checkpoint too. It allocates the
+// returned slice only, and returns the error of Validate for invalid
+// settings.
+func (o *Adam) MarshalBinary() ([]byte, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	var buf [maxSettings]param
+	return marshalElem("optim.Adam", o.settings(buf[:0]), o.t, &o.st, 2), nil
+}
+
+// UnmarshalBinary restores into o (encoding.BinaryUnmarshaler) the state of
+// a checkpoint written by MarshalBinary, so that the next Step, with layers
+// of the recorded shapes, continues exactly (bit for bit) as the
+// checkpointed optimizer would have; layers of other shapes panic as a shape
+// change between steps does. The settings of o must be set first, to those
+// of the checkpointed optimizer: an error, prefixed "optim: Adam:", names
+// the first setting that differs after defaults ("checkpoint has Rate=0.001,
+// this optimizer Rate=0.002"). Data that is not a valid checkpoint of Adam
+// (truncated, altered, of another optimizer, with shapes that are not
+// positive or state arrays that do not match their shapes) gives an error
+// wrapping ErrCorruptCheckpoint (internal/state's ErrCorrupt), and invalid
+// settings the error of Validate. On any error o is left unchanged.
+func (o *Adam) UnmarshalBinary(data []byte) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	var buf [maxSettings]param
+	t, st, err := unmarshalElem("Adam", data, o.settings(buf[:0]), 2, &o.st)
+	if err != nil {
+		return err
+	}
+	o.t, o.st = t, st
+	return nil
 }

@@ -23,6 +23,10 @@ import (
 // rounding. It reads Input, GradW and GradB. Extra parameters get the update
 // of b. Defaults (zero value): η = 0.01, no momentum. No allocation after
 // the first step.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly: MarshalBinary saves its settings and
+// state, UnmarshalBinary restores them into a Centered of the same settings.
 type Centered struct {
 	// Rate is the learning rate η; zero means DefaultSGDRate.
 	Rate float64
@@ -95,4 +99,54 @@ func centeredRow(w, v, g, hbar []float64, b, eta, mu float64, nesterov bool) {
 		v[j], dw = momentum(v[j], g[j]-b*hbar[j], eta, mu, nesterov)
 		w[j] += dw
 	}
+}
+
+// settings appends to dst the settings that shape the update of Centered, in
+// the order of its checkpoints, defaults filled in: Rate, Momentum, Nesterov.
+func (c *Centered) settings(dst []param) []param {
+	return append(dst,
+		floatParam("Rate", orFloat(c.Rate, DefaultSGDRate)),
+		floatParam("Momentum", c.Momentum),
+		flagParam("Nesterov", c.Nesterov))
+}
+
+// MarshalBinary returns a checkpoint of c (encoding.BinaryMarshaler) for
+// UnmarshalBinary: its settings, defaults filled in, the number of updates,
+// and for every layer its shape (W, B and the lengths of the Extra
+// parameters) and the velocity of every parameter. (The column means h̄ are
+// recomputed at every Step and not saved.) An optimizer that never stepped
+// has a checkpoint too. It allocates the returned slice only, and returns
+// the error of Validate for invalid settings.
+func (c *Centered) MarshalBinary() ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var buf [maxSettings]param
+	return marshalElem("optim.Centered", c.settings(buf[:0]), c.t, &c.st, 1), nil
+}
+
+// UnmarshalBinary restores into c (encoding.BinaryUnmarshaler) the state of
+// a checkpoint written by MarshalBinary, so that the next Step, with layers
+// of the recorded shapes, continues exactly (bit for bit) as the
+// checkpointed optimizer would have; layers of other shapes panic as a shape
+// change between steps does. The settings of c must be set first, to those
+// of the checkpointed optimizer: an error, prefixed "optim: Centered:", names
+// the first setting that differs after defaults ("checkpoint has Rate=0.001,
+// this optimizer Rate=0.002"). Data that is not a valid checkpoint of Centered
+// (truncated, altered, of another optimizer, with shapes that are not
+// positive or state arrays that do not match their shapes) gives an error
+// wrapping ErrCorruptCheckpoint (internal/state's ErrCorrupt), and invalid
+// settings the error of Validate. On any error c is left unchanged.
+func (c *Centered) UnmarshalBinary(data []byte) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	var buf [maxSettings]param
+	t, st, err := unmarshalElem("Centered", data, c.settings(buf[:0]), 1, &c.st)
+	if err != nil {
+		return err
+	}
+	c.t, c.st = t, st
+	c.mean = nil // reallocated by the next Step for the restored layers
+	return nil
 }

@@ -27,6 +27,10 @@ const (
 // without momentum). r and v start at zero. W, B and each Extra parameter
 // get this update. Defaults (zero value): η = 0.001, ρ = 0.9, ε = 1e-8, no
 // momentum. One fused pass; no allocation after the first step.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly: MarshalBinary saves its settings and
+// state, UnmarshalBinary restores them into a RMSProp of the same settings.
 type RMSProp struct {
 	// Rate is the learning rate η; zero means DefaultRMSPropRate.
 	Rate float64
@@ -78,4 +82,54 @@ func (o *RMSProp) Step(layers []*secondorder.Layer) error {
 // Report returns the number of updates, the rate and the momentum.
 func (o *RMSProp) Report() Report {
 	return Report{Updates: o.t, Rate: orFloat(o.Rate, DefaultRMSPropRate), Momentum: o.Momentum}
+}
+
+// settings appends to dst the settings that shape the update of RMSProp, in
+// the order of its checkpoints, defaults filled in: Rate, Rho, Epsilon, Momentum.
+func (o *RMSProp) settings(dst []param) []param {
+	return append(dst,
+		floatParam("Rate", orFloat(o.Rate, DefaultRMSPropRate)),
+		floatParam("Rho", orFloat(o.Rho, DefaultRMSPropRho)),
+		floatParam("Epsilon", orFloat(o.Epsilon, DefaultRMSPropEpsilon)),
+		floatParam("Momentum", o.Momentum))
+}
+
+// MarshalBinary returns a checkpoint of o (encoding.BinaryMarshaler) for
+// UnmarshalBinary: its settings, defaults filled in, the number of updates,
+// and for every layer its shape (W, B and the lengths of the Extra
+// parameters) and the running mean square r and the velocity v of every
+// parameter. An optimizer that never stepped has a checkpoint too. It
+// allocates the returned slice only, and returns the error of Validate for
+// invalid settings.
+func (o *RMSProp) MarshalBinary() ([]byte, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	var buf [maxSettings]param
+	return marshalElem("optim.RMSProp", o.settings(buf[:0]), o.t, &o.st, 2), nil
+}
+
+// UnmarshalBinary restores into o (encoding.BinaryUnmarshaler) the state of
+// a checkpoint written by MarshalBinary, so that the next Step, with layers
+// of the recorded shapes, continues exactly (bit for bit) as the
+// checkpointed optimizer would have; layers of other shapes panic as a shape
+// change between steps does. The settings of o must be set first, to those
+// of the checkpointed optimizer: an error, prefixed "optim: RMSProp:", names
+// the first setting that differs after defaults ("checkpoint has Rate=0.001,
+// this optimizer Rate=0.002"). Data that is not a valid checkpoint of RMSProp
+// (truncated, altered, of another optimizer, with shapes that are not
+// positive or state arrays that do not match their shapes) gives an error
+// wrapping ErrCorruptCheckpoint (internal/state's ErrCorrupt), and invalid
+// settings the error of Validate. On any error o is left unchanged.
+func (o *RMSProp) UnmarshalBinary(data []byte) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	var buf [maxSettings]param
+	t, st, err := unmarshalElem("RMSProp", data, o.settings(buf[:0]), 2, &o.st)
+	if err != nil {
+		return err
+	}
+	o.t, o.st = t, st
+	return nil
 }
