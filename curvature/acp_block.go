@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/state"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -65,6 +66,12 @@ import (
 //
 // The zero value is ready to use (heuristic α, no averaging); its shapes are
 // fixed by the first Update. It is not safe for concurrent use.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly (kind "curvature.ACPBlock"):
+// MarshalBinary saves its settings and state, the factorization held
+// included, UnmarshalBinary restores them into a ACPBlock of the same
+// settings.
 type ACPBlock struct {
 	// Alpha is a fixed α > 0 (thesis §3.4.2, first approach, a
 	// hyperparameter). Zero selects the heuristic max_{i,j} (∇_{a_i} l)_j² of
@@ -374,4 +381,134 @@ func (b *ACPBlock) Mul(dst, v *mat.Dense) {
 		}
 		row[in] = b.alpha * t[i]
 	}
+}
+
+// checkSettings returns an error, prefixed "curvature: ACPBlock: ", for an
+// Alpha that is negative or not finite or a Decay outside [0, 1).
+func (b *ACPBlock) checkSettings() error {
+	if !(b.Alpha >= 0) || math.IsInf(b.Alpha, 1) {
+		return fmt.Errorf("curvature: ACPBlock: Alpha=%g, want finite and > 0, or 0 for the heuristic", b.Alpha)
+	}
+	return checkDecay(b.Decay, "ACPBlock")
+}
+
+// MarshalBinary returns a checkpoint of b (encoding.BinaryMarshaler), of
+// kind "curvature.ACPBlock": its Alpha and Decay, its shape, whether a
+// factorization is held and its λ, the number of Updates blended, the
+// blended mean μ and covariance C_h, α_t and α_r, whether statistics are
+// pending, and the factorization held (a nested kron.AugmentedInverse: λ/α_r,
+// μ and the Cholesky factor of the damped Schur complement of the last
+// successful Refresh, bit for bit). M⁻¹ of the input side is not saved: it
+// is formed again from the factorization held. A block that never saw a
+// record has a checkpoint too. It returns an error, prefixed
+// "curvature: ACPBlock: ", for an invalid Alpha or Decay.
+func (b *ACPBlock) MarshalBinary() ([]byte, error) {
+	if err := b.checkSettings(); err != nil {
+		return nil, err
+	}
+	var inv []byte
+	if b.ready {
+		var err error
+		if inv, err = b.inv[b.cur].MarshalBinary(); err != nil {
+			return nil, fmt.Errorf("curvature: ACPBlock: %w", err)
+		}
+	}
+	n := 16 + baseLen + 8 + 8 + 8 + 1
+	if b.k > 0 {
+		n += 8 + 8*b.mu.Len() + symLen(b.cov.SymmetricDim())
+	}
+	if b.ready {
+		n += 8 + len(inv)
+	}
+	return encodeBlock("ACPBlock", n, func(w *state.Writer) {
+		w.Float(b.Alpha)
+		w.Float(b.Decay)
+		b.blockBase.writeState(w)
+		w.Int(b.k)
+		if b.k > 0 {
+			writeVec(w, &b.mu)
+			writeSym(w, b.cov.RawSymmetric())
+		}
+		w.Float(b.alpha)
+		w.Float(b.alphaR)
+		w.Bool(b.pending)
+		if b.ready {
+			w.Bytes(inv)
+		}
+	}), nil
+}
+
+// UnmarshalBinary restores into b (encoding.BinaryUnmarshaler) a
+// checkpoint written by MarshalBinary, so that Scale, Ready, CurrentAlpha,
+// RefreshAlpha, Pending, Damping, Moments, Precondition and Mul, and the
+// results of later Updates, SetAlphas and Refreshes, are those of the
+// saved block bit for bit. The Alpha and Decay of b must be set first as
+// those of the saved block: an error, prefixed "curvature: ACPBlock: ",
+// names the first that differs ("checkpoint has Alpha=0.5, this block
+// Alpha=0"). Data that is not a valid checkpoint of ACPBlock (truncated,
+// altered, of another type, with a shape that is not positive, statistics
+// or factors whose sizes are not those of the shape, an α or damping that
+// is negative or NaN) gives an error with that prefix wrapping
+// ErrCorruptCheckpoint, and invalid settings the error of MarshalBinary.
+// On any error b is left unchanged.
+func (b *ACPBlock) UnmarshalBinary(data []byte) error {
+	if err := b.checkSettings(); err != nil {
+		return err
+	}
+	var (
+		base          blockBase
+		k             int
+		mu            []float64
+		cov           blas64.Symmetric
+		alpha, alphaR float64
+		pending       bool
+		inv           = kron.AugmentedInverse{Retry: kron.Retry{Tries: 1}}
+	)
+	err := decodeBlock(data, "ACPBlock", func(r *state.Reader) error {
+		if err := readSetting(r, "block", "Alpha", b.Alpha); err != nil {
+			return err
+		}
+		if err := readSetting(r, "block", "Decay", b.Decay); err != nil {
+			return err
+		}
+		base = readBlockBase(r)
+		in := base.dims.in
+		if k = r.Int(); r.Err() == nil && (k < 0 || (k > 0 && !base.dims.set) || (base.ready && k == 0)) {
+			r.Fail("%d Updates for a shape fixed %t, ready %t", k, base.dims.set, base.ready)
+		}
+		if k > 0 {
+			mu = readVec(r, in, "mean")
+			cov = readSym(r, in, "covariance")
+		}
+		alpha, alphaR, pending = r.Float(), r.Float(), r.Bool()
+		if r.Err() != nil {
+			return nil
+		}
+		if !(alpha >= 0) || !(alphaR >= 0) || (base.ready != (alphaR > 0)) {
+			r.Fail("α_t = %g, α_r = %g (ready %t), want ≥ 0, α_r > 0 exactly when ready", alpha, alphaR, base.ready)
+			return nil
+		}
+		if base.ready {
+			readNested(r, &inv, "factorization")
+			if r.Err() == nil && (inv.Dim() != in || inv.Damping() != base.lambda/alphaR) {
+				r.Fail("factorization of size %d and damping %g for %d inputs and damping λ/α_r = %g", inv.Dim(), inv.Damping(), in, base.lambda/alphaR)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*b = ACPBlock{Alpha: b.Alpha, Decay: b.Decay, blockBase: base, k: k, alpha: alpha, alphaR: alphaR, pending: pending, path: b.path}
+	b.inv[0] = inv
+	if k > 0 {
+		// The minibatch statistics are workspaces that Update sizes only at
+		// its first call.
+		b.mu.ReuseAsVec(len(mu))
+		copy(b.mu.RawVector().Data, mu)
+		b.cov.SetRawSymmetric(cov)
+		b.muB.ReuseAsVec(len(mu))
+		b.cvB.ReuseAsSym(len(mu))
+	}
+	return nil
 }

@@ -30,6 +30,11 @@ const DefaultDecay = 0.95
 //
 // The zero value is ready to use with ε = DefaultDecay. It is not safe for
 // concurrent use. Add and AddVec do not allocate after the first estimate.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// (kind "curvature.MovingAverage"): MarshalBinary saves its Decay, count and
+// average, UnmarshalBinary restores them into a MovingAverage of the same
+// Decay.
 type MovingAverage struct {
 	// Decay is ε, in [0, 1). Zero means DefaultDecay (0.95, Martens &
 	// Grosse 2015, §5).

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/state"
 )
 
 // DiagonalBlock is the diagonal of the dense per-layer block of eq. 3.3.2
@@ -35,6 +36,12 @@ import (
 //
 // The zero value is ready to use (Decay DefaultDecay); its shapes are fixed
 // by the first Update. It is not safe for concurrent use.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly (kind "curvature.DiagonalBlock"):
+// MarshalBinary saves its settings and state, the factorization held
+// included, UnmarshalBinary restores them into a DiagonalBlock of the same
+// settings.
 type DiagonalBlock struct {
 	// Decay is ε of the moving average of the diagonal, in [0, 1). Zero
 	// means DefaultDecay (0.95, Martens & Grosse 2015, §5).
@@ -170,4 +177,82 @@ func mulRows(dst blas64.General, w []float64, v blas64.General) {
 			row[j] = wr[j] * vr[j]
 		}
 	}
+}
+
+// MarshalBinary returns a checkpoint of b (encoding.BinaryMarshaler), of
+// kind "curvature.DiagonalBlock": its Decay (DefaultDecay for zero), its
+// shape, whether a factorization is held and its λ, the moving average of
+// the diagonal with its count, and the inverse 1/(d + λ) of the last
+// successful Refresh, bit for bit. A block that never saw a record has a
+// checkpoint too. It returns an error, prefixed
+// "curvature: DiagonalBlock: ", for a Decay outside [0, 1).
+func (b *DiagonalBlock) MarshalBinary() ([]byte, error) {
+	if err := checkDecay(b.Decay, "DiagonalBlock"); err != nil {
+		return nil, err
+	}
+	n := 8 + baseLen + b.avg.stateLen()
+	if b.ready {
+		n += 8 + 8*len(b.inv)
+	}
+	return encodeBlock("DiagonalBlock", n, func(w *state.Writer) {
+		w.Float(orDefaultDecay(b.Decay))
+		b.blockBase.writeState(w)
+		b.avg.writeState(w)
+		if b.ready {
+			w.Floats(b.inv)
+		}
+	}), nil
+}
+
+// UnmarshalBinary restores into b (encoding.BinaryUnmarshaler) a
+// checkpoint written by MarshalBinary, so that Scale, Ready, Damping,
+// Diagonal, Precondition and Mul, and the results of later Updates and
+// Refreshes, are those of the saved block bit for bit. The Decay of b must
+// be set first as that of the saved block: an error, prefixed
+// "curvature: DiagonalBlock: ", names it when it differs after defaults
+// ("checkpoint has Decay=0.9, this block Decay=0.95"). Data that is not a
+// valid checkpoint of DiagonalBlock (truncated, altered, of another type,
+// with a shape that is not positive, an average or inverse whose length is
+// not P, an inverse entry that is not positive, a damping that is not
+// finite and ≥ 0) gives an error with that prefix wrapping
+// ErrCorruptCheckpoint, and a Decay outside [0, 1) the error of
+// MarshalBinary. On any error b is left unchanged.
+func (b *DiagonalBlock) UnmarshalBinary(data []byte) error {
+	if err := checkDecay(b.Decay, "DiagonalBlock"); err != nil {
+		return err
+	}
+	var (
+		base blockBase
+		avg  MovingAverage
+		inv  []float64
+	)
+	err := decodeBlock(data, "DiagonalBlock", func(r *state.Reader) error {
+		if err := readSetting(r, "block", "Decay", orDefaultDecay(b.Decay)); err != nil {
+			return err
+		}
+		base = readBlockBase(r)
+		p := -1
+		if base.dims.set {
+			p = base.dims.out * (base.dims.in + 1)
+		}
+		avg = readMovingAverage(r, b.Decay, vectorEstimates, p, "average")
+		if r.Err() == nil && ((avg.k > 0 && !base.dims.set) || (base.ready && avg.k == 0)) {
+			r.Fail("average of %d estimates for a shape fixed %t, ready %t", avg.k, base.dims.set, base.ready)
+		}
+		if base.ready {
+			inv = readVec(r, p, "inverse")
+			for i, v := range inv {
+				if !(v > 0) {
+					r.Fail("inverse entry %d is %g, want > 0", i, v)
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*b = DiagonalBlock{Decay: b.Decay, blockBase: base, avg: avg, inv: inv}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/state"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -35,6 +36,12 @@ import (
 //
 // The zero value is ready to use; its shapes are fixed by the first Update.
 // It is not safe for concurrent use.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly (kind "curvature.ExactBlock"):
+// MarshalBinary saves its settings and state, the factorization held
+// included, UnmarshalBinary restores them into a ExactBlock of the same
+// settings.
 type ExactBlock struct {
 	blockBase // shape, factorization held, damping
 	p         int
@@ -147,4 +154,80 @@ func unvecDir(d blas64.General, x []float64) {
 			row[c] = x[c*d.Rows+o]
 		}
 	}
+}
+
+// MarshalBinary returns a checkpoint of b (encoding.BinaryMarshaler), of
+// kind "curvature.ExactBlock": its shape, whether a factorization is held
+// and its λ, whether it has an estimate, the estimate C (P×P, its upper
+// triangle) and the factorization held (the upper Cholesky factor U of
+// C + λI of the last successful Refresh, bit for bit). A block that never
+// saw a record has a checkpoint too. The error is always nil.
+func (b *ExactBlock) MarshalBinary() ([]byte, error) {
+	n := baseLen + 1
+	if b.has {
+		n += symLen(b.p)
+	}
+	if b.ready {
+		n += symLen(b.p)
+	}
+	return encodeBlock("ExactBlock", n, func(w *state.Writer) {
+		b.blockBase.writeState(w)
+		w.Bool(b.has)
+		if b.has {
+			writeSym(w, b.est.RawSymmetric())
+		}
+		if b.ready {
+			writeSym(w, blas64.Symmetric{Uplo: blas.Upper, N: b.p, Stride: b.p, Data: b.fac[b.cur]})
+		}
+	}), nil
+}
+
+// UnmarshalBinary restores into b (encoding.BinaryUnmarshaler) a
+// checkpoint written by MarshalBinary, so that Scale, Ready, Damping,
+// Matrix, Precondition and Mul, and the results of later Updates and
+// Refreshes, are those of the saved block bit for bit. Data that is not a
+// valid checkpoint of ExactBlock (truncated, altered, of another type,
+// with a shape that is not positive, an estimate or factor whose size is
+// not P, a factor whose diagonal is not positive, a damping that is not
+// finite and ≥ 0) gives an error prefixed "curvature: ExactBlock: "
+// wrapping ErrCorruptCheckpoint; b is then left unchanged.
+func (b *ExactBlock) UnmarshalBinary(data []byte) error {
+	var (
+		base    blockBase
+		p       int
+		has     bool
+		est, fa blas64.Symmetric
+	)
+	err := decodeBlock(data, "ExactBlock", func(r *state.Reader) error {
+		base = readBlockBase(r)
+		if base.dims.set {
+			p = base.dims.out * (base.dims.in + 1)
+			if r.Err() == nil && p > maxDim {
+				r.Fail("layer shape %d×%d: P = %d too large", base.dims.out, base.dims.in, p)
+			}
+		}
+		if has = r.Bool(); r.Err() == nil && ((has && !base.dims.set) || (base.ready && !has)) {
+			r.Fail("estimate %t for a shape fixed %t, ready %t", has, base.dims.set, base.ready)
+		}
+		if has {
+			est = readSym(r, p, "estimate")
+		}
+		if base.ready {
+			fa = readSym(r, p, "Cholesky factor")
+			checkFactor(r, fa, "Cholesky factor")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*b = ExactBlock{blockBase: base, has: has}
+	if has {
+		b.p = p
+		b.est.SetRawSymmetric(est)
+	}
+	if base.ready {
+		b.fac[0] = fa.Data
+	}
+	return nil
 }

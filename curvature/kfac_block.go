@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/state"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -52,6 +53,12 @@ import (
 //
 // The zero value is ready to use (Decay DefaultDecay); its shapes are fixed
 // by the first Update. It is not safe for concurrent use.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly (kind "curvature.KFACBlock"):
+// MarshalBinary saves its settings and state, the factorization held
+// included, UnmarshalBinary restores them into a KFACBlock of the same
+// settings.
 type KFACBlock struct {
 	// Decay is ε of the moving averages of Ā and G, in [0, 1). Zero means
 	// DefaultDecay (0.95, Martens & Grosse 2015, §5).
@@ -174,4 +181,96 @@ func (b *KFACBlock) Mul(dst, v *mat.Dense) {
 	w := general(out, in+1, growFloats(&b.work, out*(in+1)))
 	blas64.Symm(blas.Left, 1, b.gAvg.Mean().RawSymmetric(), v.RawMatrix(), 0, w)
 	blas64.Symm(blas.Right, 1, b.aAvg.Mean().RawSymmetric(), w, 0, dst.RawMatrix())
+}
+
+// MarshalBinary returns a checkpoint of b (encoding.BinaryMarshaler), of
+// kind "curvature.KFACBlock": its Decay (DefaultDecay for zero), its shape,
+// whether a factorization is held and its λ, the moving averages of Ā and
+// G with their counts, and the factorization held (a nested
+// kron.FactoredTikhonov: π, λ and the Cholesky factors of the damped Ā and
+// G of the last successful Refresh, bit for bit). A block that never saw a
+// record has a checkpoint too. It returns an error, prefixed
+// "curvature: KFACBlock: ", for a Decay outside [0, 1).
+func (b *KFACBlock) MarshalBinary() ([]byte, error) {
+	if err := checkDecay(b.Decay, "KFACBlock"); err != nil {
+		return nil, err
+	}
+	var ft []byte
+	if b.ready {
+		var err error
+		if ft, err = b.ft[b.cur].MarshalBinary(); err != nil {
+			return nil, fmt.Errorf("curvature: KFACBlock: %w", err)
+		}
+	}
+	n := 8 + baseLen + b.aAvg.stateLen() + b.gAvg.stateLen()
+	if b.ready {
+		n += 8 + len(ft)
+	}
+	return encodeBlock("KFACBlock", n, func(w *state.Writer) {
+		w.Float(orDefaultDecay(b.Decay))
+		b.blockBase.writeState(w)
+		b.aAvg.writeState(w)
+		b.gAvg.writeState(w)
+		if b.ready {
+			w.Bytes(ft)
+		}
+	}), nil
+}
+
+// UnmarshalBinary restores into b (encoding.BinaryUnmarshaler) a
+// checkpoint written by MarshalBinary, so that Scale, Ready, Pi, Damping,
+// Factors, Precondition and Mul, and the results of later Updates and
+// Refreshes, are those of the saved block bit for bit. The Decay of b must
+// be set first as that of the saved block: an error, prefixed
+// "curvature: KFACBlock: ", names it when it differs after defaults
+// ("checkpoint has Decay=0.9, this block Decay=0.95"). Data that is not a
+// valid checkpoint of KFACBlock (truncated, altered, of another type, with
+// a shape that is not positive, averages or factors whose sizes are not
+// those of the shape, a damping that is not finite and ≥ 0) gives an error
+// with that prefix wrapping ErrCorruptCheckpoint, and a Decay outside
+// [0, 1) the error of MarshalBinary. On any error b is left unchanged.
+func (b *KFACBlock) UnmarshalBinary(data []byte) error {
+	if err := checkDecay(b.Decay, "KFACBlock"); err != nil {
+		return err
+	}
+	var (
+		base       blockBase
+		aAvg, gAvg MovingAverage
+		ft         = kron.FactoredTikhonov{Retry: kron.Retry{Tries: 1}}
+	)
+	err := decodeBlock(data, "KFACBlock", func(r *state.Reader) error {
+		if err := readSetting(r, "block", "Decay", orDefaultDecay(b.Decay)); err != nil {
+			return err
+		}
+		base = readBlockBase(r)
+		na, ng := -1, -1
+		if base.dims.set {
+			na, ng = base.dims.in+1, base.dims.out
+		}
+		aAvg = readMovingAverage(r, b.Decay, matrixEstimates, na, "average of Ā")
+		gAvg = readMovingAverage(r, b.Decay, matrixEstimates, ng, "average of G")
+		if r.Err() != nil {
+			return nil
+		}
+		if aAvg.k != gAvg.k || (aAvg.k > 0 && !base.dims.set) || (base.ready && aAvg.k == 0) {
+			r.Fail("averages of %d and %d estimates for a shape fixed %t, ready %t", aAvg.k, gAvg.k, base.dims.set, base.ready)
+			return nil
+		}
+		if base.ready {
+			readNested(r, &ft, "factorization")
+			if r.Err() != nil {
+				return nil
+			}
+			if fa, fg := ft.Dims(); fa != na || fg != ng || ft.Damping() != base.lambda {
+				r.Fail("factorization of %d×%d factors and damping %g for a %d×%d layer and damping %g", fa, fg, ft.Damping(), base.dims.out, base.dims.in, base.lambda)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*b = KFACBlock{Decay: b.Decay, blockBase: base, aAvg: aAvg, gAvg: gAvg, path: b.path}
+	b.ft[0] = ft
+	return nil
 }

@@ -49,6 +49,10 @@ import (
 // O(n_out n²) for an n_out×(n+1) gradient (a rank-one update, two triangular
 // solves and a matrix-vector product) and does not allocate. The zero value,
 // with Retry set as wanted, is ready for Factorize.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// (kind "kron.AugmentedInverse"): a restored factorization solves bit for
+// bit as the saved one.
 type AugmentedInverse struct {
 	// Retry is the policy applied when C' is not positive definite.
 	// Default: no retry, the error is returned.

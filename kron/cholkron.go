@@ -18,6 +18,10 @@ import (
 // gradient ∇Θ into G⁻¹ ∇Θ Ā⁻¹. Factorize costs O(n_A³ + n_B³); each solve
 // costs O(n_A n_B (n_A + n_B)), four triangular solves done in place, without
 // allocation. The zero value is ready for Factorize.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// (kind "kron.CholeskyKron"): a restored factorization solves bit for
+// bit as the saved one.
 type CholeskyKron struct {
 	a, b cholFactor
 	ok   bool

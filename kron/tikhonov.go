@@ -29,6 +29,10 @@ import (
 // O(n_A n_B (n_A + n_B)), four triangular solves done in place without
 // allocation. The zero value, with its exported fields set as wanted, is
 // ready for Factorize.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// (kind "kron.FactoredTikhonov"): a restored factorization solves bit for
+// bit as the saved one.
 type FactoredTikhonov struct {
 	// UnitPi sets π = 1 instead of the trace-norm π. Default false.
 	UnitPi bool
