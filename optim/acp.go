@@ -58,6 +58,9 @@ var acpDefaults = methodDefaults{
 // small, 2n(n_in+1)(n_in+1+n_out) on the input side; a refresh, one syrk and
 // a Cholesky factorization, n n_in² + n_in³/3 flops. No allocation in
 // steady state.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly (see KFAC).
 type ACP struct {
 	Rules
 	// Alpha is a fixed scale α > 0 of the output side; zero selects the
@@ -96,9 +99,55 @@ func (a *ACP) Step(layers []*secondorder.Layer) error {
 			panic(fmt.Sprintf("optim: ACP: layer %d has no Grad, which the heuristic α needs (or set Alpha)", k))
 		}
 	}
-	return a.e.step(layers, a.Rules, acpDefaults, func(int) curvature.Block {
-		return &curvature.ACPBlock{Alpha: a.Alpha, Decay: a.Decay}
-	})
+	return a.e.step(layers, a.Rules, acpDefaults, a.newBlock)
+}
+
+// newBlock returns the block of a layer, made at the first Step and by
+// UnmarshalBinary.
+func (a *ACP) newBlock(int) curvature.Block {
+	return &curvature.ACPBlock{Alpha: a.Alpha, Decay: a.Decay}
+}
+
+// settings returns the settings of a that a checkpoint holds, defaults
+// filled in.
+func (a *ACP) settings() []param {
+	s := a.Rules.fill(acpDefaults)
+	return s.settings(floatParam("Alpha", a.Alpha), floatParam("Decay", a.Decay))
+}
+
+// MarshalBinary returns a checkpoint of a (encoding.BinaryMarshaler) for
+// UnmarshalBinary: its settings, defaults filled in, the number of updates,
+// the current damping, the last Report, and for every layer its shape, the
+// damping of the factorization in place, the previous update δ_prev, the
+// velocities of the Extra parameters and the state of its
+// curvature.ACPBlock, saved by the block's own MarshalBinary. An optimizer
+// that never stepped has a checkpoint too. It returns the error of Validate
+// for invalid settings, and an error when a block cannot be saved.
+func (a *ACP) MarshalBinary() ([]byte, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	return a.e.marshal("optim.ACP", acpDefaults.name, a.settings())
+}
+
+// UnmarshalBinary restores into a (encoding.BinaryUnmarshaler) the state of
+// a checkpoint written by MarshalBinary, so that the next Step continues
+// exactly as the checkpointed optimizer would have; see
+// KFAC.UnmarshalBinary. A setting that differs after defaults (Rules, Alpha,
+// Decay) gives an error prefixed "optim: ACP:" naming it; the func-valued
+// settings cannot be compared and must be set as they were. Corrupt data
+// gives an error wrapping ErrCorruptCheckpoint. On any error a is left
+// unchanged.
+func (a *ACP) UnmarshalBinary(data []byte) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	e, err := a.e.unmarshal("optim.ACP", acpDefaults.name, data, a.settings(), a.newBlock)
+	if err != nil {
+		return err
+	}
+	a.e = e
+	return nil
 }
 
 // Report returns the state after the last Step.

@@ -21,7 +21,9 @@ import (
 //
 // so that N/2 updates, a checkpoint restored into a fresh optimizer with the
 // same settings and N/2 more updates give the parameters of N updates bit
-// for bit.
+// for bit. The curvature-based optimizers (KFAC, ACP, Newton,
+// Preconditioned) save the state of their engine with the same settings
+// (param) and framing: see engine_state.go.
 
 // ErrCorruptCheckpoint is wrapped by the errors of UnmarshalBinary for data
 // that is not a valid checkpoint of the optimizer: truncated or altered
@@ -36,31 +38,53 @@ const checkpointVersion = 1
 // size of the arrays that hold them without allocating.
 const maxSettings = 6
 
-// param is one setting that shapes an update, after defaults: a float, or a
-// flag when isFlag.
+// param is one setting that shapes an update, after defaults: a float, a
+// flag, an integer or a text, as its kind says.
 type param struct {
-	name   string
-	value  float64
-	flag   bool
-	isFlag bool
+	name  string
+	kind  paramKind
+	value float64
+	flag  bool
+	n     int
+	text  string
 }
 
+// paramKind is the type of a param's value.
+type paramKind uint8
+
+const (
+	floatKind paramKind = iota
+	flagKind
+	intKind
+	textKind
+)
+
 func floatParam(name string, v float64) param { return param{name: name, value: v} }
-func flagParam(name string, v bool) param     { return param{name: name, flag: v, isFlag: true} }
+func flagParam(name string, v bool) param     { return param{name: name, kind: flagKind, flag: v} }
+func intParam(name string, v int) param       { return param{name: name, kind: intKind, n: v} }
+func textParam(name string, v string) param   { return param{name: name, kind: textKind, text: v} }
 
 // size returns the number of bytes the setting takes in a checkpoint.
 func (p param) size() int {
-	if p.isFlag {
+	switch p.kind {
+	case flagKind:
 		return 1
+	case textKind:
+		return 8 + len(p.text)
 	}
 	return 8
 }
 
 // write appends the setting.
 func (p param) write(w *state.Writer) {
-	if p.isFlag {
+	switch p.kind {
+	case flagKind:
 		w.Bool(p.flag)
-	} else {
+	case intKind:
+		w.Int(p.n)
+	case textKind:
+		w.String(p.text)
+	default:
 		w.Float(p.value)
 	}
 }
@@ -70,14 +94,26 @@ func (p param) write(w *state.Writer) {
 // floats: "checkpoint has Rate=0.001, this optimizer Rate=0.002". A failed
 // read is left to the Reader's error.
 func (p param) readEqual(r *state.Reader) error {
-	if p.isFlag {
-		if v := r.Bool(); r.Err() == nil && v != p.flag {
-			return fmt.Errorf("checkpoint has %s=%t, this optimizer %s=%t", p.name, v, p.name, p.flag)
-		}
-		return nil
+	differ := func(format string, v, mine any) error {
+		return fmt.Errorf("checkpoint has %s="+format+", this optimizer %s="+format, p.name, v, p.name, mine)
 	}
-	if v := r.Float(); r.Err() == nil && math.Float64bits(v) != math.Float64bits(p.value) {
-		return fmt.Errorf("checkpoint has %s=%g, this optimizer %s=%g", p.name, v, p.name, p.value)
+	switch p.kind {
+	case flagKind:
+		if v := r.Bool(); r.Err() == nil && v != p.flag {
+			return differ("%t", v, p.flag)
+		}
+	case intKind:
+		if v := r.Int(); r.Err() == nil && v != p.n {
+			return differ("%d", v, p.n)
+		}
+	case textKind:
+		if v := r.String(); r.Err() == nil && v != p.text {
+			return differ("%q", v, p.text)
+		}
+	default:
+		if v := r.Float(); r.Err() == nil && math.Float64bits(v) != math.Float64bits(p.value) {
+			return differ("%g", v, p.value)
+		}
 	}
 	return nil
 }

@@ -71,6 +71,10 @@ var kfacDefaults = methodDefaults{
 //
 // KFAC keeps per-layer state by position: pass the layers in the same order
 // at every Step. It is not safe for concurrent use.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly: MarshalBinary saves its settings and
+// state, UnmarshalBinary restores them into a KFAC of the same settings.
 type KFAC struct {
 	Rules
 	// Decay is the decay ε of the moving averages of the factors, in
@@ -101,9 +105,62 @@ func (k *KFAC) Step(layers []*secondorder.Layer) error {
 	if err := k.Validate(); err != nil {
 		return err
 	}
-	return k.e.step(layers, k.Rules, kfacDefaults, func(int) curvature.Block {
-		return &curvature.KFACBlock{Decay: k.Decay}
-	})
+	return k.e.step(layers, k.Rules, kfacDefaults, k.newBlock)
+}
+
+// newBlock returns the block of a layer, made at the first Step and by
+// UnmarshalBinary.
+func (k *KFAC) newBlock(int) curvature.Block { return &curvature.KFACBlock{Decay: k.Decay} }
+
+// settings returns the settings of k that a checkpoint holds, defaults
+// filled in.
+func (k *KFAC) settings() []param {
+	s := k.Rules.fill(kfacDefaults)
+	return s.settings(floatParam("Decay", orFloat(k.Decay, curvature.DefaultDecay)))
+}
+
+// MarshalBinary returns a checkpoint of k (encoding.BinaryMarshaler) for
+// UnmarshalBinary: its settings, defaults filled in, the number of updates,
+// the current damping, the last Report, and for every layer its shape, the
+// damping of the factorization in place, the previous update δ_prev, the
+// velocities of the Extra parameters and the state of its
+// curvature.KFACBlock (the factors' moving averages and their
+// factorization), saved by the block's own MarshalBinary. An optimizer that
+// never stepped has a checkpoint too. It returns the error of Validate for
+// invalid settings, and an error when a block cannot be saved.
+func (k *KFAC) MarshalBinary() ([]byte, error) {
+	if err := k.Validate(); err != nil {
+		return nil, err
+	}
+	return k.e.marshal("optim.KFAC", kfacDefaults.name, k.settings())
+}
+
+// UnmarshalBinary restores into k (encoding.BinaryUnmarshaler) the state of
+// a checkpoint written by MarshalBinary, so that the next Step, with layers
+// of the recorded shapes and the same records, continues exactly (bit for
+// bit) as the checkpointed optimizer would have; layers of other shapes
+// panic as a shape change between steps does.
+//
+// The settings of k must be set first, to those of the checkpointed
+// optimizer: an error, prefixed "optim: KFAC:", names the first numeric or
+// boolean setting that differs after defaults ("checkpoint has
+// Damping=0.1, this optimizer Damping=0.2"). The func-valued settings
+// (Schedule, OnDampingRaised, Problem) cannot be compared: the caller must
+// set the same ones. Data that is not a valid checkpoint of KFAC
+// (truncated, altered, of another optimizer, with inconsistent shapes or
+// values) gives an error wrapping ErrCorruptCheckpoint, and invalid settings
+// the error of Validate. The blocks are restored into new blocks before
+// anything is replaced: on any error k is left unchanged.
+func (k *KFAC) UnmarshalBinary(data []byte) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	e, err := k.e.unmarshal("optim.KFAC", kfacDefaults.name, data, k.settings(), k.newBlock)
+	if err != nil {
+		return err
+	}
+	k.e = e
+	return nil
 }
 
 // Needs reports what Step needs: Back (on the updates where StatsDue),

@@ -47,6 +47,9 @@ var newtonDefaults = methodDefaults{
 // its Cholesky factorization, P³/3 flops, at every Step, with P² floats of
 // memory: for small networks. A layer with more than MaxParams parameters is
 // refused with an error.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly (see KFAC).
 type Newton struct {
 	Rules
 	// MaxParams is the largest number of parameters n_out(n_in+1) of a
@@ -85,9 +88,54 @@ func (nw *Newton) Step(layers []*secondorder.Layer) error {
 				j, out, in, p, maxP, formatBytes(8*float64(p)*float64(p)))
 		}
 	}
-	return nw.e.step(layers, nw.Rules, newtonDefaults, func(int) curvature.Block {
-		return &curvature.ExactBlock{}
-	})
+	return nw.e.step(layers, nw.Rules, newtonDefaults, nw.newBlock)
+}
+
+// newBlock returns the block of a layer, made at the first Step and by
+// UnmarshalBinary.
+func (nw *Newton) newBlock(int) curvature.Block { return &curvature.ExactBlock{} }
+
+// settings returns the settings of nw that a checkpoint holds, defaults
+// filled in.
+func (nw *Newton) settings() []param {
+	s := nw.Rules.fill(newtonDefaults)
+	return s.settings(intParam("MaxParams", orInt(nw.MaxParams, DefaultNewtonMaxParams)))
+}
+
+// MarshalBinary returns a checkpoint of nw (encoding.BinaryMarshaler) for
+// UnmarshalBinary: its settings, defaults filled in, the number of updates,
+// the current damping, the last Report, and for every layer its shape, the
+// damping of the factorization in place, the previous update δ_prev, the
+// velocities of the Extra parameters and the state of its
+// curvature.ExactBlock, saved by the block's own MarshalBinary. An
+// optimizer that never stepped has a checkpoint too. It returns the error
+// of Validate for invalid settings, and an error when a block cannot be
+// saved.
+func (nw *Newton) MarshalBinary() ([]byte, error) {
+	if err := nw.Validate(); err != nil {
+		return nil, err
+	}
+	return nw.e.marshal("optim.Newton", newtonDefaults.name, nw.settings())
+}
+
+// UnmarshalBinary restores into nw (encoding.BinaryUnmarshaler) the state
+// of a checkpoint written by MarshalBinary, so that the next Step continues
+// exactly as the checkpointed optimizer would have; see
+// KFAC.UnmarshalBinary. A setting that differs after defaults (Rules,
+// MaxParams) gives an error prefixed "optim: Newton:" naming it; the
+// func-valued settings cannot be compared and must be set as they were.
+// Corrupt data gives an error wrapping ErrCorruptCheckpoint. On any error nw
+// is left unchanged.
+func (nw *Newton) UnmarshalBinary(data []byte) error {
+	if err := nw.Validate(); err != nil {
+		return err
+	}
+	e, err := nw.e.unmarshal("optim.Newton", newtonDefaults.name, data, nw.settings(), nw.newBlock)
+	if err != nil {
+		return err
+	}
+	nw.e = e
+	return nil
 }
 
 // Needs reports that Newton needs Back in every record.

@@ -16,10 +16,17 @@ import (
 // Defaults (zero values of Rules): η = 1, relative damping λ = 0.1, no
 // momentum, the norm constraint DefaultNormConstraint (relative to the
 // risk), statistics and refresh at every update.
+//
+// It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
+// for checkpoints that resume exactly (see KFAC) when its blocks do (every
+// block of package curvature does): each block's state is saved by its own
+// MarshalBinary and restored by the UnmarshalBinary of a new block from
+// NewBlock.
 type Preconditioned struct {
 	Rules
 	// NewBlock returns the curvature block of layer j. It is called once per
-	// layer at the first Step, and is required.
+	// layer at the first Step (and by UnmarshalBinary, for the blocks it
+	// restores), and is required.
 	NewBlock func(layer int) curvature.Block
 	// ReadsBack declares that the blocks read the records' Back (all but
 	// ACPBlock do); Step then refuses records without Back.
@@ -50,6 +57,53 @@ func (p *Preconditioned) Step(layers []*secondorder.Layer) error {
 		panic("optim: Preconditioned: NewBlock is nil")
 	}
 	return p.e.step(layers, p.Rules, p.defaults(), p.NewBlock)
+}
+
+// settings returns the settings of p that a checkpoint holds, defaults
+// filled in.
+func (p *Preconditioned) settings() []param {
+	d := p.defaults()
+	s := p.Rules.fill(d)
+	return s.settings(flagParam("ReadsBack", p.ReadsBack), textParam("Name", d.name))
+}
+
+// MarshalBinary returns a checkpoint of p (encoding.BinaryMarshaler) for
+// UnmarshalBinary: its settings, defaults filled in (Rules, ReadsBack,
+// Name), the number of updates, the current damping, the last Report, and
+// for every layer its shape, the damping of the factorization in place, the
+// previous update δ_prev, the velocities of the Extra parameters and the
+// state of its block, saved by the block's own MarshalBinary. It returns
+// the error of Validate for invalid settings, and an error naming the
+// block's type when a block does not implement encoding.BinaryMarshaler.
+// An optimizer that never stepped has a checkpoint too.
+func (p *Preconditioned) MarshalBinary() ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p.e.marshal("optim.Preconditioned", p.defaults().name, p.settings())
+}
+
+// UnmarshalBinary restores into p (encoding.BinaryUnmarshaler) the state of
+// a checkpoint written by MarshalBinary, so that the next Step continues
+// exactly as the checkpointed optimizer would have; see
+// KFAC.UnmarshalBinary. Each layer's block is made by NewBlock, which must
+// make blocks of the checkpointed type and settings (it cannot be
+// compared), and restored by its UnmarshalBinary: a block that does not
+// implement encoding.BinaryUnmarshaler gives an error naming its type, and
+// one that refuses its state an error wrapping ErrCorruptCheckpoint. A
+// setting that differs after defaults (Rules, ReadsBack, Name) gives an
+// error naming it; the func-valued settings cannot be compared and must be
+// set as they were. On any error p is left unchanged.
+func (p *Preconditioned) UnmarshalBinary(data []byte) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	e, err := p.e.unmarshal("optim.Preconditioned", p.defaults().name, data, p.settings(), p.NewBlock)
+	if err != nil {
+		return err
+	}
+	p.e = e
+	return nil
 }
 
 // Needs reports what Step needs.
