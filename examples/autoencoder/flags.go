@@ -101,6 +101,9 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations (-figure race: all, unless given)")
 	fs.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations (ignored with -log-updates)")
 	fs.IntVar(&c.logUpdates, "log-updates", 0, "evaluate every `N` updates instead of every -log-every, so that runs with the same -seed and -updates log the same rows")
+	fs.StringVar(&c.checkpoint, "checkpoint", "", "directory `DIR` for checkpoints of the run (network, optimizer, minibatch order, random source), written every -checkpoint-every updates and at the end; it must not hold one yet, unless -resume")
+	fs.IntVar(&c.checkpointEvery, "checkpoint-every", 500, "updates `N` between checkpoints")
+	fs.BoolVar(&c.resume, "resume", false, "continue the run saved in -checkpoint DIR, with the same flags; -updates and -time count the total, and -out's log.csv is appended to")
 	return fs
 }
 
@@ -116,6 +119,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.evalSet = set["eval"]
+	c.checkpointEverySet = set["checkpoint-every"]
 	if c.updates > 0 && !set["time"] {
 		// -updates N alone trains N updates, however long they take.
 		c.budget = 0

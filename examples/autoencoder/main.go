@@ -26,6 +26,13 @@
 // or with -log-updates N every N updates: then two runs with the same
 // -seed and -updates (and no -time) log the same rows, apart from seconds.
 //
+// With -checkpoint DIR it saves the run (network, optimizer state,
+// minibatch position, random source, updates and training time, and the
+// flags that define the run) into DIR every -checkpoint-every updates and
+// at the end, atomically (layout in checkpoint.go); -resume continues it
+// exactly as if uninterrupted, refusing other flags, with -updates and
+// -time counting the total and -out's log.csv appended to.
+//
 // -opt picks the method from the table in methods.go, one small
 // constructor per method (the optimizer, its defaults on this benchmark and
 // the passes it needs), meant to be copied. The method flags -lr,
@@ -100,6 +107,12 @@ type config struct {
 	// evalSet records that -eval was given (the race evaluates on the
 	// full training set otherwise).
 	evalSet bool
+	// checkpoint is the directory of -checkpoint (see checkpoint.go),
+	// written every checkpointEvery updates; resume continues from it.
+	checkpoint         string
+	checkpointEvery    int
+	checkpointEverySet bool
+	resume             bool
 }
 
 func main() {
@@ -216,7 +229,10 @@ func (c config) check() error {
 			return err
 		}
 	}
-	if c.out != "" {
+	if err := c.checkCheckpointFlags(); err != nil {
+		return err
+	}
+	if c.out != "" && !c.resume {
 		for _, p := range c.outputs() {
 			if _, err := os.Lstat(p); err == nil {
 				return fmt.Errorf("-out %s: %s already exists; choose another -out or remove it", c.out, p)
@@ -347,7 +363,23 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	if err != nil {
 		return sum, err
 	}
-	rng := rand.New(rand.NewPCG(c.seed, 0x5ec0))
+	// src is the one source of every random draw of the run; a checkpoint
+	// saves its state.
+	src := rand.NewPCG(c.seed, 0x5ec0)
+	rng := rand.New(src)
+	var resumed *checkpoint
+	var ckpt *checkpointer
+	if c.checkpoint != "" {
+		ckpt = &checkpointer{dir: c.checkpoint, flags: c.runFlags(), savedAt: -1}
+		if c.resume {
+			if resumed, err = readCheckpoint(c.checkpoint, ckpt.flags); err != nil {
+				return sum, err
+			}
+			ckpt.generation, ckpt.savedAt = resumed.generation, resumed.updates
+		} else if err := os.MkdirAll(c.checkpoint, 0o755); err != nil {
+			return sum, fmt.Errorf("-checkpoint: %w", err)
+		}
+	}
 	tr, err := newTrainer(c, rng)
 	if err != nil {
 		return sum, err
@@ -370,6 +402,21 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		}
 	}
 
+	batches := datasets.NewBatches(nTrain, rng, datasets.BatchConfig{Size: c.batch})
+	state := runState{net: net, opt: tr.opt, batches: batches, src: src}
+	updates := 0
+	var trained time.Duration
+	if resumed != nil {
+		// Everything above ran as in the interrupted run (the same draws
+		// from src); now the saved state replaces it.
+		if err := state.restore(c.checkpoint, resumed); err != nil {
+			return sum, err
+		}
+		updates = resumed.updates
+		trained = resumed.trained
+		fmt.Fprintf(w, "resuming from %s at update %d (%.1fs of training)\n", c.checkpoint, updates, trained.Seconds())
+	}
+
 	evalTrain := subset(train, c.evalSize)
 	evalTest := subset(test, c.evalSize)
 	var logw *csv.Writer
@@ -378,18 +425,32 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 			return sum, err
 		}
 		// O_EXCL: never truncate the log of an earlier run (c.check has
-		// refused an existing one already).
-		f, err := os.OpenFile(filepath.Join(out, "log.csv"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		// refused an existing one already). A resumed run appends to it.
+		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if resumed != nil {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		}
+		f, err := os.OpenFile(filepath.Join(out, "log.csv"), flags, 0o644)
 		if err != nil {
 			return sum, err
 		}
 		defer f.Close()
+		header := true
+		if resumed != nil {
+			if header, err = needsHeader(f); err != nil {
+				return sum, err
+			}
+		}
 		logw = csv.NewWriter(f)
-		logw.Write([]string{"update", "seconds", "epoch", "train_loss", "train_err", "test_err"})
+		if header {
+			logw.Write([]string{"update", "seconds", "epoch", "train_loss", "train_err", "test_err"})
+		}
 		defer logw.Flush()
 	}
 	eval := &evaluator{net: net, loss: loss}
+	lastLogged := -1
 	logPoint := func(update, epoch int, secs float64) error {
+		lastLogged = update
 		tl, te := eval.errors(evalTrain)
 		_, se := eval.errors(evalTest)
 		if update == 0 {
@@ -408,17 +469,23 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		}
 		return nil
 	}
-	fmt.Fprintf(w, "evaluating the untrained network on %d train and %d test images...\n", rowsOf(evalTrain), rowsOf(evalTest))
-	if err := logPoint(0, 0, 0); err != nil {
-		return sum, err
+	if resumed == nil {
+		fmt.Fprintf(w, "evaluating the untrained network on %d train and %d test images...\n", rowsOf(evalTrain), rowsOf(evalTest))
+		if err := logPoint(0, 0, 0); err != nil {
+			return sum, err
+		}
+	} else {
+		// The interrupted run logged its checkpoint's update, or will
+		// have logged it again after a later checkpoint.
+		lastLogged = updates
 	}
 
-	batches := datasets.NewBatches(nTrain, rng, datasets.BatchConfig{Size: c.batch})
 	var xb *mat.Dense
-	var trained time.Duration
 	nextLog := c.logEvery
+	for c.logEvery > 0 && nextLog <= trained {
+		nextLog += c.logEvery
+	}
 	at := 0 // next of c.logAt
-	updates := 0
 	for (c.updates == 0 || updates < c.updates) && (c.budget <= 0 || trained < c.budget) {
 		batches.Next()
 		start := time.Now()
@@ -445,11 +512,24 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 				nextLog += c.logEvery
 			}
 		}
+		if ckpt != nil && updates%c.checkpointEvery == 0 {
+			if err := ckpt.save(state, updates, trained); err != nil {
+				return sum, err
+			}
+		}
 	}
-	if last := sum.curve[len(sum.curve)-1]; last.update != updates {
+	if lastLogged != updates {
 		if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
 			return sum, err
 		}
+	}
+	if ckpt != nil && ckpt.savedAt != updates {
+		if err := ckpt.save(state, updates, trained); err != nil {
+			return sum, err
+		}
+	}
+	if ckpt != nil {
+		fmt.Fprintf(w, "checkpoint of update %d in %s\n", updates, c.checkpoint)
 	}
 	nTest, _ := test.Dims()
 	fmt.Fprintf(w, "evaluating on the full train and test sets (%d images)...\n", nTrain+nTest)
@@ -458,6 +538,19 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	fmt.Fprintf(w, "final: updates=%d seconds=%.1f train_err=%.4f test_err=%.4f\n", updates, trained.Seconds(), trainErr, testErr)
 	sum.updates, sum.seconds, sum.trainErr, sum.testErr = updates, trained.Seconds(), trainErr, testErr
 	return sum, nil
+}
+
+// needsHeader reports whether the log f, opened for appending, is empty;
+// when it is not and its last row was cut short, it ends it with a newline.
+func needsHeader(f *os.File) (bool, error) {
+	b, err := os.ReadFile(f.Name())
+	if err != nil || len(b) == 0 {
+		return err == nil, err
+	}
+	if b[len(b)-1] != '\n' {
+		_, err = f.Write([]byte("\n"))
+	}
+	return false, err
 }
 
 func numParams(sizes []int) int {
