@@ -22,6 +22,7 @@
 //	           Newton composed of curvature blocks and one set of step rules)
 //	hpsearch   grid, random and biased random hyperparameter search
 //	datasets   MNIST (IDX files), minibatch iteration, synthetic problems
+//	checkpoint atomic, checksummed checkpoint directories of a training run
 //
 // # Backend
 //

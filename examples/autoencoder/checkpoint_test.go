@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secondorder/secondorder/checkpoint"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
 	"github.com/secondorder/secondorder/optim"
@@ -88,8 +91,8 @@ func TestCheckpointResumeExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if half.updates != 20 {
-				t.Fatalf("checkpoint at update %d, want 20", half.updates)
+			if half.Updates != 20 {
+				t.Fatalf("checkpoint at update %d, want 20", half.Updates)
 			}
 			if err := trainArgs(t, data, with("-updates", "40", "-out", dir("split"), "-checkpoint", dir("cksplit"), "-resume")...); err != nil {
 				t.Fatal(err)
@@ -111,19 +114,19 @@ func TestCheckpointResumeExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.updates != 40 || b.updates != 40 {
-				t.Errorf("checkpoints at updates %d and %d, want 40", a.updates, b.updates)
+			if a.Updates != 40 || b.Updates != 40 {
+				t.Errorf("checkpoints at updates %d and %d, want 40", a.Updates, b.Updates)
 			}
 			for _, name := range stateFiles {
-				if !bytes.Equal(a.files[name], b.files[name]) {
+				if !bytes.Equal(a.Files[name], b.Files[name]) {
 					t.Errorf("%s after 40 updates differs from that after 20 + 20", name)
 				}
 			}
-			na, err := nn.Read(bytes.NewReader(a.files["network.nn"]))
+			na, err := nn.Read(bytes.NewReader(a.Files["network.nn"]))
 			if err != nil {
 				t.Fatal(err)
 			}
-			nb, err := nn.Read(bytes.NewReader(b.files["network.nn"]))
+			nb, err := nn.Read(bytes.NewReader(b.Files["network.nn"]))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,8 +176,8 @@ func TestCheckpointResumeExact(t *testing.T) {
 
 			// A flipped byte of the optimizer's state: the manifest's
 			// checksum refuses it before MNIST loads.
-			optFile := filepath.Join(dir("cksplit"), generationDir(b.generation), "optimizer.bin")
-			orig := b.files["optimizer.bin"]
+			optFile := filepath.Join(b.Dir(dir("cksplit")), "optimizer.bin")
+			orig := b.Files["optimizer.bin"]
 			bad := append([]byte{}, orig...)
 			bad[len(bad)/2] ^= 0x10
 			if err := os.WriteFile(optFile, bad, 0o644); err != nil {
@@ -182,14 +185,14 @@ func TestCheckpointResumeExact(t *testing.T) {
 			}
 			c = parse(t, with("-updates", "60", "-checkpoint", dir("cksplit"), "-resume")...)
 			_, err = run(c, io.Discard)
-			if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "optimizer.bin") {
+			if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "optimizer.bin") {
 				t.Errorf("flipped byte of optimizer.bin: error %v, want a corrupt checkpoint naming optimizer.bin", err)
 			}
 			// With the manifest rewritten to match, the optimizer's own
 			// check refuses it.
 			rewriteManifest(t, dir("cksplit"), "optimizer.bin", bad)
 			err = trainArgs(t, data, with("-updates", "60", "-checkpoint", dir("cksplit"), "-resume")...)
-			if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "optimizer.bin") || !strings.Contains(err.Error(), "optim: SGD") {
+			if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "optimizer.bin") || !strings.Contains(err.Error(), "optim: SGD") {
 				t.Errorf("flipped byte of optimizer.bin under a matching manifest: error %v, want a corrupt checkpoint from optim", err)
 			}
 		})
@@ -200,7 +203,7 @@ func TestCheckpointResumeExact(t *testing.T) {
 // and rewrites the manifest's size and checksums to match.
 func rewriteManifest(t *testing.T, dir, name string, data []byte) {
 	t.Helper()
-	path := filepath.Join(dir, manifestName)
+	path := filepath.Join(dir, checkpoint.ManifestName)
 	m, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -221,13 +224,19 @@ func rewriteManifest(t *testing.T, dir, name string, data []byte) {
 	}
 }
 
+// hexSum returns the SHA-256 of b in hex, as the manifest writes it.
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
 // TestCheckpointRefusesBadFlags checks the refusals that need no
 // checkpoint: -resume without -checkpoint or without a checkpoint in it, a
 // corrupt manifest, and bad -checkpoint-every, all before MNIST loads.
 func TestCheckpointRefusesBadFlags(t *testing.T) {
 	empty := t.TempDir()
 	garbled := t.TempDir()
-	if err := os.WriteFile(filepath.Join(garbled, manifestName), []byte("autoencoder-checkpoint 1\nupdates 3\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(garbled, checkpoint.ManifestName), []byte("autoencoder-checkpoint 1\nupdates 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	base := []string{"-arch", "784-16-784", "-updates", "40"}
@@ -285,7 +294,7 @@ func TestCheckpointInterruptedSave(t *testing.T) {
 	if err := cp.save(s, 3, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{".tmp-123", generationDir(2)} {
+	for _, name := range []string{".tmp-123", "g000002"} {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -300,15 +309,15 @@ func TestCheckpointInterruptedSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.generation != 1 || ck.updates != 3 || ck.trained != time.Second {
-		t.Errorf("checkpoint of generation %d, %d updates, %v; want 1, 3, 1s", ck.generation, ck.updates, ck.trained)
+	if ck.Generation != 1 || ck.Updates != 3 || ck.Trained != time.Second {
+		t.Errorf("checkpoint of generation %d, %d updates, %v; want 1, 3, 1s", ck.Generation, ck.Updates, ck.Trained)
 	}
 	s.batches.Next()
 	src.Uint64()
 	if err := cp.save(s, 4, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if ck, err = readCheckpoint(dir, c.runFlags()); err != nil || ck.generation != 2 || ck.updates != 4 {
+	if ck, err = readCheckpoint(dir, c.runFlags()); err != nil || ck.Generation != 2 || ck.Updates != 4 {
 		t.Fatalf("after the next save: %+v, %v", ck, err)
 	}
 	entries, _ := os.ReadDir(dir)

@@ -29,7 +29,7 @@
 // With -checkpoint DIR it saves the run (network, optimizer state,
 // minibatch position, random source, updates and training time, and the
 // flags that define the run) into DIR every -checkpoint-every updates and
-// at the end, atomically (layout in checkpoint.go); -resume continues it
+// at the end, atomically (with package checkpoint; files in checkpoint.go); -resume continues it
 // exactly as if uninterrupted, refusing other flags, with -updates and
 // -time counting the total and -out's log.csv appended to.
 //
@@ -64,6 +64,7 @@ import (
 	"time"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/checkpoint"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
 	"gonum.org/v1/gonum/mat"
@@ -367,7 +368,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	// saves its state.
 	src := rand.NewPCG(c.seed, 0x5ec0)
 	rng := rand.New(src)
-	var resumed *checkpoint
+	var resumed *checkpoint.Checkpoint
 	var ckpt *checkpointer
 	if c.checkpoint != "" {
 		ckpt = &checkpointer{dir: c.checkpoint, flags: c.runFlags(), savedAt: -1}
@@ -375,7 +376,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 			if resumed, err = readCheckpoint(c.checkpoint, ckpt.flags); err != nil {
 				return sum, err
 			}
-			ckpt.generation, ckpt.savedAt = resumed.generation, resumed.updates
+			ckpt.savedAt = resumed.Updates
 		} else if err := os.MkdirAll(c.checkpoint, 0o755); err != nil {
 			return sum, fmt.Errorf("-checkpoint: %w", err)
 		}
@@ -412,8 +413,8 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		if err := state.restore(c.checkpoint, resumed); err != nil {
 			return sum, err
 		}
-		updates = resumed.updates
-		trained = resumed.trained
+		updates = resumed.Updates
+		trained = resumed.Trained
 		fmt.Fprintf(w, "resuming from %s at update %d (%.1fs of training)\n", c.checkpoint, updates, trained.Seconds())
 	}
 

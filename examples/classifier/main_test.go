@@ -65,7 +65,7 @@ var finalLine = regexp.MustCompile(`^final: updates=(\d+) seconds=[0-9.]+ train_
 // TestFlagDefaults checks the documented defaults of the command line.
 func TestFlagDefaults(t *testing.T) {
 	c := parse(t)
-	want := config{arch: "784-100-10", act: "relu", budget: 30 * time.Second, batch: 100, seed: 1, opt: "adam", logEvery: 5 * time.Second}
+	want := config{arch: "784-100-10", act: "relu", budget: 30 * time.Second, batch: 100, seed: 1, opt: "adam", logEvery: 5 * time.Second, checkpointEvery: 500}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}

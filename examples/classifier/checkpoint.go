@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/secondorder/secondorder/checkpoint"
+	"github.com/secondorder/secondorder/datasets"
+	"github.com/secondorder/secondorder/nn"
+	"github.com/secondorder/secondorder/optim"
+)
+
+// Checkpoints: -checkpoint DIR writes the state of the run into DIR every
+// -checkpoint-every updates and at the end of training; -resume continues
+// the run from it, with the same updates, minibatches and random draws as
+// a run that was never interrupted.
+//
+// Package checkpoint writes DIR atomically, with checksums, as a manifest
+// and a generation directory of state files (see its documentation for
+// the layout and why a killed save leaves the previous checkpoint in
+// force). This file holds what is the classifier's own: the flags that
+// define a run (runFlags), recorded in the manifest, and the state files,
+//
+//	network.nn      the network, nn's file format (Network.Save)
+//	optimizer.bin   the optimizer's MarshalBinary
+//	batches.bin     the datasets.Batches' MarshalBinary (order of the
+//	                rows, position in the epoch)
+//	rng.bin         the MarshalBinary of the run's *rand.PCG, the one
+//	                source of every random draw: initialisation,
+//	                minibatch order, K-FAC's Monte-Carlo targets
+//
+// restored after the run is set up as for a fresh start (runState.restore).
+// Loading refuses a resume with other flags, naming the first that
+// differs, and a checkpoint that does not match its checksums; the
+// optimizer, the Batches and the network check their own data too.
+
+// stateFiles are the files of a checkpoint of the classifier.
+var stateFiles = []string{"network.nn", "optimizer.bin", "batches.bin", "rng.bin"}
+
+// runFlags returns the flags that define the run, with their values as
+// given ("" for a method flag left unset): a resume must give the same
+// values.
+func (c config) runFlags() []checkpoint.Flag {
+	of := func(o optional[float64]) string {
+		if !o.set {
+			return ""
+		}
+		return strconv.FormatFloat(o.val, 'g', -1, 64)
+	}
+	return []checkpoint.Flag{
+		{Name: "opt", Value: c.opt},
+		{Name: "arch", Value: c.arch},
+		{Name: "act", Value: c.act},
+		{Name: "batch", Value: strconv.Itoa(c.batch)},
+		{Name: "seed", Value: strconv.FormatUint(c.seed, 10)},
+		{Name: "lr", Value: of(c.lr)},
+		{Name: "momentum", Value: of(c.momentum)},
+		{Name: "damping", Value: of(c.damping)},
+	}
+}
+
+// checkCheckpointFlags validates -checkpoint, -checkpoint-every and
+// -resume before any data is loaded; with -resume it reads and verifies
+// the checkpoint.
+func (c config) checkCheckpointFlags() error {
+	if c.checkpoint == "" {
+		switch {
+		case c.resume:
+			return errors.New("-resume needs -checkpoint DIR, the checkpoint to resume")
+		case c.checkpointEverySet:
+			return errors.New("-checkpoint-every needs -checkpoint DIR")
+		}
+		return nil
+	}
+	if c.checkpointEvery < 1 {
+		return fmt.Errorf("-checkpoint-every %d: want ≥ 1", c.checkpointEvery)
+	}
+	if c.resume {
+		_, err := readCheckpoint(c.checkpoint, c.runFlags())
+		return err
+	}
+	if ok, err := checkpoint.Exists(c.checkpoint); err != nil {
+		return fmt.Errorf("-checkpoint: %w", err)
+	} else if ok {
+		return fmt.Errorf("-checkpoint %s already holds a checkpoint; add -resume to continue it, or choose another -checkpoint", c.checkpoint)
+	}
+	return nil
+}
+
+// readCheckpoint reads and verifies the checkpoint in dir, refusing one
+// whose flags differ from flags or that lacks one of stateFiles.
+func readCheckpoint(dir string, flags []checkpoint.Flag) (*checkpoint.Checkpoint, error) {
+	ck, err := checkpoint.Load(dir)
+	if errors.Is(err, checkpoint.ErrNotFound) {
+		return nil, fmt.Errorf("-checkpoint %s: no checkpoint to resume (%s is missing)", dir, filepath.Join(dir, checkpoint.ManifestName))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-resume: %w", err)
+	}
+	var fe *checkpoint.FlagError
+	if err := ck.CheckFlags(flags); errors.As(err, &fe) {
+		if fe.Missing {
+			return nil, fmt.Errorf("-resume: the checkpoint in %s does not record -%s", dir, fe.Name)
+		}
+		show := func(v string) string {
+			if v == "" {
+				return "unset (the optimizer's zero value)"
+			}
+			return v
+		}
+		return nil, fmt.Errorf("-resume: -%s is %s here, but the checkpoint in %s was made with -%s %s; resume with the same -%s",
+			fe.Name, show(fe.Value), dir, fe.Name, show(fe.Saved), fe.Name)
+	}
+	for _, name := range stateFiles {
+		if _, ok := ck.Files[name]; !ok {
+			return nil, fmt.Errorf("-resume: %s: %w: no %s", ck.Dir(dir), checkpoint.ErrCorrupt, name)
+		}
+	}
+	return ck, nil
+}
+
+// runState is what a checkpoint saves and restores: the network, the
+// optimizer, the minibatch iterator and the random source.
+type runState struct {
+	net     *nn.Network
+	opt     optimizer
+	batches *datasets.Batches
+	src     *rand.PCG
+}
+
+// files returns the state files of s.
+func (s runState) files() (map[string][]byte, error) {
+	var net bytes.Buffer
+	if err := s.net.Save(&net); err != nil {
+		return nil, err
+	}
+	m, ok := s.opt.(encoding.BinaryMarshaler)
+	if !ok {
+		return nil, fmt.Errorf("the optimizer %T cannot be saved", s.opt)
+	}
+	opt, err := m.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	batches, err := s.batches.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	src, err := s.src.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{"network.nn": net.Bytes(), "optimizer.bin": opt, "batches.bin": batches, "rng.bin": src}, nil
+}
+
+// restore sets s from ck, read from dir.
+func (s runState) restore(dir string, ck *checkpoint.Checkpoint) error {
+	fail := func(name string, err error, corrupt bool) error {
+		path := filepath.Join(ck.Dir(dir), name)
+		if corrupt {
+			return fmt.Errorf("-resume: %s: %w: %w", path, checkpoint.ErrCorrupt, err)
+		}
+		return fmt.Errorf("-resume: %s: %w", path, err)
+	}
+	if err := s.net.Load(bytes.NewReader(ck.Files["network.nn"])); err != nil {
+		return fail("network.nn", err, errors.Is(err, nn.ErrFormat))
+	}
+	u, ok := s.opt.(encoding.BinaryUnmarshaler)
+	if !ok {
+		return fmt.Errorf("-resume: the optimizer %T cannot be restored", s.opt)
+	}
+	if err := u.UnmarshalBinary(ck.Files["optimizer.bin"]); err != nil {
+		return fail("optimizer.bin", err, errors.Is(err, optim.ErrCorruptCheckpoint))
+	}
+	if err := s.batches.UnmarshalBinary(ck.Files["batches.bin"]); err != nil {
+		return fail("batches.bin", err, errors.Is(err, optim.ErrCorruptCheckpoint))
+	}
+	if err := s.src.UnmarshalBinary(ck.Files["rng.bin"]); err != nil {
+		return fail("rng.bin", err, true)
+	}
+	return nil
+}
+
+// checkpointer writes the checkpoints of a run into dir.
+type checkpointer struct {
+	dir     string
+	flags   []checkpoint.Flag
+	savedAt int // updates of the last checkpoint written or resumed, -1 for none
+}
+
+// save writes the checkpoint of s after the given updates and training
+// time.
+func (cp *checkpointer) save(s runState, updates int, trained time.Duration) error {
+	files, err := s.files()
+	if err == nil {
+		err = checkpoint.Save(cp.dir, &checkpoint.Checkpoint{Updates: updates, Trained: trained, Flags: cp.flags, Files: files})
+	}
+	if err != nil {
+		return fmt.Errorf("-checkpoint %s: writing the checkpoint of update %d: %w", cp.dir, updates, err)
+	}
+	cp.savedAt = updates
+	return nil
+}
+
+// readLog returns the evaluations logged in the log.csv at path by the run
+// that a resumed run continues, for its plot. A missing log has none; rows
+// that do not parse (the header, one cut short by a kill) are left out.
+func readLog(path string) ([]point, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	var pts []point
+	for {
+		row, err := r.Read()
+		if err == io.EOF {
+			return pts, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if len(row) != 6 {
+			continue
+		}
+		var p point
+		var errs [6]error
+		p.update, errs[0] = strconv.Atoi(row[0])
+		p.seconds, errs[1] = strconv.ParseFloat(row[1], 64)
+		p.epoch, errs[2] = strconv.Atoi(row[2])
+		p.trainLoss, errs[3] = strconv.ParseFloat(row[3], 64)
+		p.testLoss, errs[4] = strconv.ParseFloat(row[4], 64)
+		p.testAcc, errs[5] = strconv.ParseFloat(row[5], 64)
+		if errors.Join(errs[:]...) == nil {
+			pts = append(pts, p)
+		}
+	}
+}
+
+// needsHeader reports whether the log f, opened for appending, is empty;
+// when it is not and its last row was cut short, it ends it with a newline.
+func needsHeader(f *os.File) (bool, error) {
+	b, err := os.ReadFile(f.Name())
+	if err != nil || len(b) == 0 {
+		return err == nil, err
+	}
+	if b[len(b)-1] != '\n' {
+		_, err = f.Write([]byte("\n"))
+	}
+	return false, err
+}

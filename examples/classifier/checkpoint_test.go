@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/secondorder/secondorder/checkpoint"
+	"github.com/secondorder/secondorder/datasets"
+	"github.com/secondorder/secondorder/nn"
+	"gonum.org/v1/gonum/mat"
+)
+
+// smallMNIST returns the first 1000 training and 500 test images of
+// MNIST: with -batch 50, epochs of 20 updates, so that 30 updates cross an
+// epoch (and draw a new order) after update 15.
+func smallMNIST(t *testing.T) *datasets.MNIST {
+	t.Helper()
+	needMNIST(t)
+	full, err := mnist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := *full
+	data.TrainImages = full.TrainImages.Slice(0, 1000, 0, datasets.MNISTPixels).(*mat.Dense)
+	data.TrainLabels = full.TrainLabels[:1000]
+	data.TestImages = full.TestImages.Slice(0, 500, 0, datasets.MNISTPixels).(*mat.Dense)
+	data.TestLabels = full.TestLabels[:500]
+	return &data
+}
+
+// trainArgs runs the command line args on data as run would, after its
+// checks.
+func trainArgs(t *testing.T, data *datasets.MNIST, args ...string) error {
+	t.Helper()
+	c := parse(t, args...)
+	if err := c.check(); err != nil {
+		return err
+	}
+	_, err := train(c, data, io.Discard)
+	return err
+}
+
+// logRows returns the rows of dir/log.csv without the seconds column.
+func logRows(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "log.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, row := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(row, ",")
+		rows = append(rows, strings.Join(append(f[:1:1], f[2:]...), ","))
+	}
+	return strings.Join(rows, "\n")
+}
+
+// TestCheckpointResumeExact checks, for every method of the table, that 15
+// updates, a checkpoint and a resumed run to 30 updates log the rows of 30
+// updates without interruption and end with the same network, optimizer
+// state, minibatch position and random source, bit for bit. The methods
+// with momentum run with it, so that their velocity is saved too.
+func TestCheckpointResumeExact(t *testing.T) {
+	data := smallMNIST(t)
+	extra := map[string]string{
+		"sgd": "-momentum 0.9", "nesterov": "-momentum 0.9", "rmsprop": "-momentum 0.5",
+		"centered": "-momentum 0.9", "acp": "-momentum 0.5", "kfac": "-momentum 0.5",
+	}
+	for _, m := range methods {
+		t.Run(m.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			dir := func(name string) string { return filepath.Join(tmp, name) }
+			base := []string{"-opt", m.name, "-arch", "784-2-10", "-batch", "50", "-log-updates", "5", "-seed", "7"}
+			base = append(base, strings.Fields(extra[m.name])...)
+			with := func(args ...string) []string { return append(append([]string{}, base...), args...) }
+
+			if err := trainArgs(t, data, with("-updates", "30", "-out", dir("full"), "-checkpoint", dir("ckfull"))...); err != nil {
+				t.Fatal(err)
+			}
+			// Checkpoints every 4 updates: the resume starts from the
+			// one at the end, update 15, after others were replaced.
+			if err := trainArgs(t, data, with("-updates", "15", "-out", dir("split"), "-checkpoint", dir("cksplit"), "-checkpoint-every", "4")...); err != nil {
+				t.Fatal(err)
+			}
+			flags := parse(t, base...).runFlags()
+			half, err := readCheckpoint(dir("cksplit"), flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if half.Updates != 15 {
+				t.Fatalf("checkpoint at update %d, want 15", half.Updates)
+			}
+			if err := trainArgs(t, data, with("-updates", "30", "-out", dir("split"), "-checkpoint", dir("cksplit"), "-resume")...); err != nil {
+				t.Fatal(err)
+			}
+
+			full, split := logRows(t, dir("full")), logRows(t, dir("split"))
+			if full != split {
+				t.Errorf("logs without seconds differ:\n%s\n--- resumed:\n%s", full, split)
+			}
+			if n := strings.Count(split, "\n"); n != 7 {
+				t.Errorf("resumed log has %d rows, want header and updates 0, 5, …, 30:\n%s", n, split)
+			}
+			a, err := readCheckpoint(dir("ckfull"), flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := readCheckpoint(dir("cksplit"), flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Updates != 30 || b.Updates != 30 {
+				t.Errorf("checkpoints at updates %d and %d, want 30", a.Updates, b.Updates)
+			}
+			for _, name := range stateFiles {
+				if !bytes.Equal(a.Files[name], b.Files[name]) {
+					t.Errorf("%s after 30 updates differs from that after 15 + 15", name)
+				}
+			}
+			na, err := nn.Read(bytes.NewReader(a.Files["network.nn"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nb, err := nn.Read(bytes.NewReader(b.Files["network.nn"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pa, pb := na.Params(nil), nb.Params(nil)
+			for i := range pa {
+				if math.Float64bits(pa[i]) != math.Float64bits(pb[i]) {
+					t.Fatalf("parameter %d: %v uninterrupted, %v resumed", i, pa[i], pb[i])
+				}
+			}
+			if entries, _ := os.ReadDir(dir("cksplit")); len(entries) != 2 {
+				t.Errorf("checkpoint directory holds %d entries, want the manifest and one generation", len(entries))
+			}
+			if fi, err := os.Stat(filepath.Join(dir("split"), "curve.png")); err != nil || fi.Size() < 1000 {
+				t.Errorf("curve.png of the resumed run: %v", err)
+			}
+
+			if m.name != "sgd" {
+				return
+			}
+			// Refusals, before anything is printed: other flags, an
+			// existing checkpoint without -resume, a corrupt file.
+			for _, tc := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"-opt", "adam"}, "-opt"},
+				{[]string{"-lr", "0.02"}, "-lr is 0.02 here, but the checkpoint in " + dir("cksplit") + " was made with -lr unset (the optimizer's zero value)"},
+				{[]string{"-momentum", "0.5"}, "-momentum is 0.5 here"},
+				{[]string{"-seed", "8"}, "-seed is 8 here"},
+				{[]string{"-batch", "100"}, "-batch"},
+				{[]string{"-act", "tanh"}, "-act is tanh here"},
+				{[]string{"-arch", "784-3-10"}, "-arch is 784-3-10 here"},
+			} {
+				c := parse(t, append(with("-updates", "60", "-checkpoint", dir("cksplit"), "-resume"), tc.args...)...)
+				var out bytes.Buffer
+				_, err := run(c, &out)
+				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+					t.Errorf("resume with %v: error %v, want one line containing %q", tc.args, err, tc.want)
+				}
+				if out.Len() > 0 {
+					t.Errorf("resume with %v printed %q", tc.args, out.String())
+				}
+			}
+			c := parse(t, with("-updates", "60", "-checkpoint", dir("cksplit"))...)
+			if _, err := run(c, io.Discard); err == nil || !strings.Contains(err.Error(), "already holds a checkpoint") {
+				t.Errorf("-checkpoint into an existing checkpoint without -resume: error %v", err)
+			}
+
+			// A flipped byte of the optimizer's state: the manifest's
+			// checksum refuses it before MNIST loads.
+			optFile := filepath.Join(b.Dir(dir("cksplit")), "optimizer.bin")
+			bad := append([]byte{}, b.Files["optimizer.bin"]...)
+			bad[len(bad)/2] ^= 0x10
+			if err := os.WriteFile(optFile, bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c = parse(t, with("-updates", "60", "-checkpoint", dir("cksplit"), "-resume")...)
+			var out bytes.Buffer
+			_, err = run(c, &out)
+			if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "optimizer.bin") || out.Len() > 0 {
+				t.Errorf("flipped byte of optimizer.bin: error %v, output %q; want a corrupt checkpoint naming optimizer.bin", err, out.String())
+			}
+			// With the manifest rewritten to match, the optimizer's own
+			// check refuses it.
+			rewriteManifest(t, dir("cksplit"), "optimizer.bin", bad)
+			err = trainArgs(t, data, with("-updates", "60", "-checkpoint", dir("cksplit"), "-resume")...)
+			if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "optimizer.bin") || !strings.Contains(err.Error(), "optim: SGD") {
+				t.Errorf("flipped byte of optimizer.bin under a matching manifest: error %v, want a corrupt checkpoint from optim", err)
+			}
+		})
+	}
+}
+
+// rewriteManifest replaces the file name of the checkpoint in dir by data
+// and rewrites the manifest's size and checksums to match.
+func rewriteManifest(t *testing.T, dir, name string, data []byte) {
+	t.Helper()
+	path := filepath.Join(dir, checkpoint.ManifestName)
+	m, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, line := range strings.Split(strings.TrimSuffix(string(m), "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "file "+name+" "):
+			line = fmt.Sprintf("file %s %d %s", name, len(data), hexSum(data))
+		case strings.HasPrefix(line, "sha256 "):
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	fmt.Fprintf(&b, "sha256 %s\n", hexSum(b.Bytes()))
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hexSum returns the SHA-256 of b in hex, as the manifest writes it.
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestCheckpointRefusesBadFlags checks the refusals that need no
+// checkpoint: -resume without -checkpoint or without a checkpoint in it, a
+// corrupt manifest, bad -checkpoint-every, all before MNIST loads.
+func TestCheckpointRefusesBadFlags(t *testing.T) {
+	empty := t.TempDir()
+	garbled := t.TempDir()
+	if err := os.WriteFile(filepath.Join(garbled, checkpoint.ManifestName), []byte("checkpoint 1\nupdates 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(empty, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"-arch", "784-2-10", "-updates", "40"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-resume"}, "-resume needs -checkpoint DIR"},
+		{[]string{"-checkpoint-every", "10"}, "-checkpoint-every needs -checkpoint"},
+		{[]string{"-checkpoint", empty, "-checkpoint-every", "0"}, "-checkpoint-every 0"},
+		{[]string{"-checkpoint", empty, "-resume"}, "-checkpoint " + empty + ": no checkpoint to resume"},
+		{[]string{"-checkpoint", filepath.Join(empty, "none"), "-resume"}, "no checkpoint to resume"},
+		{[]string{"-checkpoint", garbled, "-resume"}, "corrupt checkpoint: manifest does not match its checksum"},
+		{[]string{"-checkpoint", file}, "not a directory"},
+	} {
+		c := parse(t, append(append([]string{}, base...), tc.args...)...)
+		var out bytes.Buffer
+		_, err := run(c, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error %v, want one line containing %q", tc.args, err, tc.want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("%v: printed %q", tc.args, out.String())
+		}
+	}
+}
