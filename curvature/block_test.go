@@ -178,7 +178,7 @@ func checkMulScale(t *testing.T, b Block, dst, v *mat.Dense, dense mat.Matrix, r
 // ErrNotPositiveDefinite, keeps the factorization held before (the
 // direction is unchanged) and RefreshDamped raises the damping until it
 // succeeds, returning the raised value (> 0, a power of 10 times
-// 1e-10·Scale); a shape change between Updates, or a record of another
+// RestartDamping·Scale); a shape change between Updates, or a record of another
 // shape for Precondition, panics with a "curvature: " message; and in
 // steady state Update, SetAlpha (ACP), Refresh, Precondition and Mul
 // allocate nothing (testing.AllocsPerRun after a warm-up), on both sides of
@@ -256,11 +256,11 @@ func TestBlockContract(t *testing.T) {
 			if err != nil || !(used > 0) {
 				t.Fatalf("RefreshDamped: used %g, err %v; want a raised damping and no error", used, err)
 			}
-			steps := math.Log10(used / (1e-10 * s.Scale()))
+			steps := math.Log10(used / (RestartDamping * s.Scale()))
 			if math.Abs(steps-math.Round(steps)) > 1e-9 {
-				t.Errorf("RefreshDamped used %g, not 1e-10·Scale·10^k (Scale %g)", used, s.Scale())
+				t.Errorf("RefreshDamped used %g, not RestartDamping·Scale·10^k (Scale %g)", used, s.Scale())
 			}
-			if err := s.Refresh(used / 10); used > 1e-10*s.Scale() && !errors.Is(err, ErrNotPositiveDefinite) {
+			if err := s.Refresh(used / 10); used > RestartDamping*s.Scale() && !errors.Is(err, ErrNotPositiveDefinite) {
 				t.Errorf("Refresh at a tenth of the raised damping: %v, want ErrNotPositiveDefinite (the raise was needed)", err)
 			}
 
@@ -326,7 +326,7 @@ func (f *fakeBlock) Refresh(lambda float64) error {
 }
 
 // TestRefreshDampedRetries checks the retry schedule of RefreshDamped: the
-// first attempt at the requested λ; from λ = 0 a restart at 1e-10·Scale;
+// first attempt at the requested λ; from λ = 0 a restart at RestartDamping·Scale;
 // then growth by Retry.Growth (10 by default); at most Retry.Tries attempts
 // (10 by default), the last error returned with the last λ tried; no retry
 // after success or ErrNoEstimate; a bad policy or damping panics.
@@ -342,7 +342,7 @@ func TestRefreshDampedRetries(t *testing.T) {
 		{"first try", 1, 1, 1, kron.Retry{}, []float64{1}, false},
 		{"growth 10", 1000, 1, 1, kron.Retry{}, []float64{1, 10, 100, 1000}, false},
 		{"growth 2", 5, 1, 1, kron.Retry{Growth: 2}, []float64{1, 2, 4, 8}, false},
-		{"from zero", 1e-7, 2, 0, kron.Retry{}, []float64{0, 2e-10, 2e-9, 2e-8, 2e-7}, false},
+		{"from zero", 2e-2, 2, 0, kron.Retry{}, []float64{0, 2e-4, 2e-3, 2e-2}, false},
 		{"tries 3", 1e6, 1, 1, kron.Retry{Tries: 3}, []float64{1, 10, 100}, true},
 		{"default 10 tries", math.Inf(1), 1, 1, kron.Retry{}, []float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}, true},
 		{"one try", 2, 1, 1, kron.Retry{Tries: 1}, []float64{1}, true},
