@@ -61,8 +61,13 @@ import (
 // 2 n_out n_A² flops on the gradient side, 2n n_A (n_A + n_out) on the input
 // side; Mul 2 n_out n_A². Memory: the statistics of the minibatch and the
 // blend, two factorizations, M⁻¹, 6 n_A² floats, and buffers of n n_A and
-// n_out n_A. After the first call of each method at a given batch size, no
-// method allocates.
+// n_out n_A. It implements Staged (Begin, Rollback, as the optimizers of
+// package optim use it to undo a refused step) by keeping a second copy of
+// the blended statistics, allocated at the first Update after a Begin, and
+// the two factorizations: 7 n_A² floats in all (a third factorization is
+// allocated only if two Refreshes succeed between a Begin and a Rollback).
+// After the first call of each method at a given batch size, no method
+// allocates.
 //
 // The zero value is ready to use (heuristic α, no averaging); its shapes are
 // fixed by the first Update. It is not safe for concurrent use.
@@ -92,8 +97,15 @@ type ACPBlock struct {
 	alphaR    float64      // α_r
 	pending   bool         // statistics blended since the last factorization
 
-	inv [2]kron.AugmentedInverse // inv[cur] is held
+	inv [3]kron.AugmentedInverse // inv[cur] is held, inv[spare(cur)] is for the next attempt
 	cur int
+
+	// Staging: the blended statistics of Begin, kept in muAlt and covAlt
+	// from the first Update after it, and the scalars at Begin.
+	muAlt  mat.VecDense
+	covAlt mat.SymDense
+	moved  bool
+	amark  acpMark
 
 	// Input side: M⁻¹ = I M⁻¹, formed through views of an identity.
 	minv        *mat.Dense
@@ -136,40 +148,89 @@ func (b *ACPBlock) Update(l *secondorder.Layer) {
 	h := l.Input.RawMatrix()
 	columnMeans(b.muB.RawVector(), h)
 	covariance(b.cvB.RawSymmetric(), h, b.muB.RawVector().Data, &b.cbuf)
+	mu, cov := &b.mu, &b.cov // the old statistics
+	if b.staged && !b.moved {
+		// Blend into the second buffers, keeping those of Begin.
+		b.mu, b.muAlt = b.muAlt, b.mu
+		b.cov, b.covAlt = b.covAlt, b.cov
+		b.moved = true
+		mu, cov = &b.muAlt, &b.covAlt
+		if b.mu.IsEmpty() {
+			b.mu.ReuseAsVec(in)
+			b.cov.ReuseAsSym(in)
+		}
+	}
 	b.k++
-	b.merge(averageWeight(b.k, b.Decay))
+	b.merge(averageWeight(b.k, b.Decay), mu, cov)
 	b.alpha = alpha
 	b.pending = true
 }
 
 // merge blends the minibatch mean μ_B and covariance C_B into the block's
-// μ and C with the weight ε on the old values. Averaging μ and E[hhᵀ]
-// linearly, as MovingAverage does, is for the covariance
+// μ and C with the weight ε on the old values, read from mu and cov (which
+// may be b.mu and b.cov: in place). Averaging μ and E[hhᵀ] linearly, as
+// MovingAverage does, is for the covariance
 //
 //	C ← ε C + (1−ε) C_B + ε(1−ε) (μ − μ_B)(μ − μ_B)ᵀ,   μ ← ε μ + (1−ε) μ_B,
 //
 // which avoids the cancellation of E[hhᵀ] − μμᵀ. With ε = 0 it copies.
-func (b *ACPBlock) merge(eps float64) {
+func (b *ACPBlock) merge(eps float64, mu *mat.VecDense, cov *mat.SymDense) {
 	if eps == 0 {
 		b.mu.CopyVec(&b.muB)
 		b.cov.CopySym(&b.cvB)
 		return
 	}
 	in := b.dims.in
-	m, mb := b.mu.RawVector().Data, b.muB.RawVector().Data
-	c, cb := b.cov.RawSymmetric(), b.cvB.RawSymmetric()
+	m, om, mb := b.mu.RawVector().Data, mu.RawVector().Data, b.muB.RawVector().Data
+	c, oc, cb := b.cov.RawSymmetric(), cov.RawSymmetric(), b.cvB.RawSymmetric()
 	w := eps * (1 - eps)
 	for i := 0; i < in; i++ {
-		di := m[i] - mb[i]
+		di := om[i] - mb[i]
 		cr := c.Data[i*c.Stride : i*c.Stride+in]
+		or := oc.Data[i*oc.Stride : i*oc.Stride+in]
 		br := cb.Data[i*cb.Stride : i*cb.Stride+in]
 		for j := i; j < in; j++ {
-			cr[j] = mix(eps, cr[j], br[j]) + w*di*(m[j]-mb[j])
+			cr[j] = mix(eps, or[j], br[j]) + w*di*(om[j]-mb[j])
 		}
 	}
 	for i := range in {
-		m[i] = mix(eps, m[i], mb[i])
+		m[i] = mix(eps, om[i], mb[i])
 	}
+}
+
+// acpMark is the state of ACPBlock's scalars that Begin saves.
+type acpMark struct {
+	k             int
+	alpha, alphaR float64
+	pending       bool
+}
+
+// Begin marks the current state as the one Rollback returns to (Staged):
+// the blended statistics', α_t's and the factorization's.
+func (b *ACPBlock) Begin() {
+	b.begin(b.cur)
+	b.moved = false
+	b.amark = acpMark{k: b.k, alpha: b.alpha, alphaR: b.alphaR, pending: b.pending}
+}
+
+// Rollback returns b to its state at the last Begin, bit for bit: the
+// blended statistics and their count, α_t and α_r, whether statistics are
+// pending, the factorization held and its damping, the shape. Without a
+// Begin since the last Rollback or UnmarshalBinary it does nothing.
+func (b *ACPBlock) Rollback() {
+	cur, ok := b.rollback()
+	if !ok {
+		return
+	}
+	if cur != b.cur {
+		b.cur, b.minvOK = cur, false // M⁻¹ was formed for another factorization
+	}
+	if b.moved {
+		b.mu, b.muAlt = b.muAlt, b.mu
+		b.cov, b.covAlt = b.covAlt, b.cov
+		b.moved = false
+	}
+	b.k, b.alpha, b.alphaR, b.pending = b.amark.k, b.amark.alpha, b.amark.alphaR, b.amark.pending
 }
 
 // SetAlpha sets α_t from the record without touching the statistics: Alpha
@@ -272,12 +333,13 @@ func (b *ACPBlock) Refresh(lambda float64) error {
 	if !(b.alpha > 0) || math.IsInf(lp, 1) {
 		return nil
 	}
-	next := &b.inv[1-b.cur]
+	i := b.spare(b.cur)
+	next := &b.inv[i]
 	next.Retry = kron.Retry{Tries: 1}
 	if err := next.FactorizeCov(&b.cov, &b.mu, lp); err != nil {
 		return fmt.Errorf("curvature: ACPBlock.Refresh: %w", err)
 	}
-	b.cur = 1 - b.cur
+	b.cur = i
 	b.hold(lambda)
 	b.alphaR = b.alpha
 	b.pending, b.minvOK = false, false

@@ -29,7 +29,12 @@ const DefaultDecay = 0.95
 // after a Reset.
 //
 // The zero value is ready to use with ε = DefaultDecay. It is not safe for
-// concurrent use. Add and AddVec do not allocate after the first estimate.
+// concurrent use. Add and AddVec do not allocate after the first estimate
+// (and the first after a Begin).
+//
+// It implements Staged: Begin and Rollback undo the Adds in between, at the
+// cost of a second buffer of the average's size, allocated at the first Add
+// after the first Begin.
 //
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // (kind "curvature.MovingAverage"): MarshalBinary saves its Decay, count and
@@ -44,6 +49,14 @@ type MovingAverage struct {
 	m   mat.SymDense
 	v   mat.VecDense
 	vec bool // the estimates are vectors
+
+	// Staging (Begin, Rollback): the average of Begin is kept in altM or
+	// altV from the first change after it.
+	altM          mat.SymDense
+	altV          mat.VecDense
+	staged, moved bool
+	markK         int
+	markVec       bool
 }
 
 // Weight returns ε_k = min(1 − 1/k, ε), the weight of the old average at the
@@ -85,6 +98,14 @@ func (a *MovingAverage) Add(x mat.Symmetric) {
 	}
 	a.k++
 	eps := a.Weight(a.k)
+	src := &a.m // the old average
+	if a.stage() {
+		src = &a.altM
+		if a.m.SymmetricDim() != n {
+			a.m.Reset()
+			a.m.ReuseAsSym(n)
+		}
+	}
 	if a.k == 1 {
 		a.vec = false
 		a.m.Reset()
@@ -92,20 +113,20 @@ func (a *MovingAverage) Add(x mat.Symmetric) {
 		a.m.CopySym(x)
 		return
 	}
-	m := a.m.RawSymmetric()
+	m, o := a.m.RawSymmetric(), src.RawSymmetric()
 	if xs, ok := x.(mat.RawSymmetricer); ok && xs.RawSymmetric().Uplo == blas.Upper {
 		xr := xs.RawSymmetric()
 		for i := 0; i < n; i++ {
-			mi, xi := m.Data[i*m.Stride+i:i*m.Stride+n], xr.Data[i*xr.Stride+i:i*xr.Stride+n]
+			mi, oi, xi := m.Data[i*m.Stride+i:i*m.Stride+n], o.Data[i*o.Stride+i:i*o.Stride+n], xr.Data[i*xr.Stride+i:i*xr.Stride+n]
 			for j, v := range xi {
-				mi[j] = mix(eps, mi[j], v)
+				mi[j] = mix(eps, oi[j], v)
 			}
 		}
 		return
 	}
 	for i := 0; i < n; i++ {
 		for j := i; j < n; j++ {
-			m.Data[i*m.Stride+j] = mix(eps, m.Data[i*m.Stride+j], x.At(i, j))
+			m.Data[i*m.Stride+j] = mix(eps, o.Data[i*o.Stride+j], x.At(i, j))
 		}
 	}
 }
@@ -122,6 +143,14 @@ func (a *MovingAverage) AddVec(x mat.Vector) {
 	}
 	a.k++
 	eps := a.Weight(a.k)
+	src := &a.v // the old average
+	if a.stage() {
+		src = &a.altV
+		if a.v.Len() != n {
+			a.v.Reset()
+			a.v.ReuseAsVec(n)
+		}
+	}
 	if a.k == 1 {
 		a.vec = true
 		a.v.Reset()
@@ -129,16 +158,16 @@ func (a *MovingAverage) AddVec(x mat.Vector) {
 		a.v.CopyVec(x)
 		return
 	}
-	m := a.v.RawVector()
+	m, o := a.v.RawVector(), src.RawVector()
 	if xv, ok := x.(*mat.VecDense); ok {
 		xr := xv.RawVector()
 		for i := 0; i < n; i++ {
-			m.Data[i*m.Inc] = mix(eps, m.Data[i*m.Inc], xr.Data[i*xr.Inc])
+			m.Data[i*m.Inc] = mix(eps, o.Data[i*o.Inc], xr.Data[i*xr.Inc])
 		}
 		return
 	}
 	for i := 0; i < n; i++ {
-		m.Data[i*m.Inc] = mix(eps, m.Data[i*m.Inc], x.AtVec(i))
+		m.Data[i*m.Inc] = mix(eps, o.Data[i*o.Inc], x.AtVec(i))
 	}
 }
 

@@ -26,7 +26,9 @@ import (
 // ACPBlock (Ā ⊗ αI, thesis §3.3.3–3.4.2), ExactBlock (the dense per-layer
 // block of eq. 3.3.2, block-diagonal Newton, §3.1.6) and DiagonalBlock (the
 // diagonal of that block). A block is created empty; its shapes are fixed by
-// the first Update. In steady state no method allocates.
+// the first Update. In steady state no method allocates. They also
+// implement Staged, so that an optimizer can undo the Update, SetAlpha and
+// Refresh of a step it refuses.
 type Block interface {
 	// Update folds the statistics of the layer's record (Input, Grad, Back,
 	// BackScale, BackExamples, as the block needs) into the estimate. The

@@ -30,6 +30,9 @@ type blockBase struct {
 	dims   blockDims
 	ready  bool
 	lambda float64
+
+	staged bool     // a stage is open (Staged.Begin)
+	mark   baseMark // the state at Begin
 }
 
 // Ready reports whether a factorization is held, so that Precondition may be

@@ -31,8 +31,12 @@ import (
 //
 // Refresh(λ) inverts d + λ elementwise, Precondition and Mul are
 // elementwise products, O(P). Memory: the estimate, its average and the
-// inverse, 3P floats, and m_A (n_out + n_in + 1) for the squares. After the
-// first call of each method at a given batch size, no method allocates.
+// inverse, 3P floats, and m_A (n_out + n_in + 1) for the squares. It
+// implements Staged (Begin, Rollback, as the optimizers of package optim use
+// it to undo a refused step) by keeping two copies of the average and of
+// the inverse, allocated at the first Update and Refresh after a Begin: 5P
+// floats in all. After the first call of each method at a given batch
+// size, no method allocates.
 //
 // The zero value is ready to use (Decay DefaultDecay); its shapes are fixed
 // by the first Update. It is not safe for concurrent use.
@@ -51,7 +55,8 @@ type DiagonalBlock struct {
 	q, hs     []float64    // Q (m_A × n_out) and H̃∘H̃ (m_A × (n_in+1))
 	est       mat.VecDense // D of the record, row-major n_out × (n_in+1)
 	avg       MovingAverage
-	inv       []float64 // 1/(d + λ), row-major like est
+	inv       [2][]float64 // 1/(d + λ), row-major like est; inv[cur] is held
+	cur       int
 }
 
 // Update folds the diagonal of the record's block (Input, Back, BackScale,
@@ -144,12 +149,39 @@ func (b *DiagonalBlock) Refresh(lambda float64) error {
 			return fmt.Errorf("curvature: DiagonalBlock.Refresh: entry (input %d, output %d): d + λ = %g: %w", i%in1, i/in1, v+lambda, ErrNotPositiveDefinite)
 		}
 	}
-	inv := growFloats(&b.inv, len(d))
+	// In place, but into the other buffer for the first Refresh of a stage,
+	// whose inverse Rollback must find.
+	k := b.cur
+	if b.staged && k == b.mark.cur {
+		k = 1 - k
+	}
+	inv := growFloats(&b.inv[k], len(d))
 	for i, v := range d {
 		inv[i] = 1 / (v + lambda)
 	}
+	b.cur = k
 	b.hold(lambda)
 	return nil
+}
+
+// Begin marks the current state as the one Rollback returns to (Staged):
+// the average's and the inverse's.
+func (b *DiagonalBlock) Begin() {
+	b.begin(b.cur)
+	b.avg.Begin()
+}
+
+// Rollback returns b to its state at the last Begin, bit for bit: the
+// average and its count, the inverse held and its damping, the shape.
+// Without a Begin since the last Rollback or UnmarshalBinary it does
+// nothing.
+func (b *DiagonalBlock) Rollback() {
+	cur, ok := b.rollback()
+	if !ok {
+		return
+	}
+	b.cur = cur
+	b.avg.Rollback()
 }
 
 // Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)
@@ -158,7 +190,7 @@ func (b *DiagonalBlock) Refresh(lambda float64) error {
 func (b *DiagonalBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
 	b.startPrecondition(dst, l, "DiagonalBlock.Precondition")
 	l.ParamGrad(dst)
-	mulRows(dst.RawMatrix(), b.inv, dst.RawMatrix())
+	mulRows(dst.RawMatrix(), b.inv[b.cur], dst.RawMatrix())
 }
 
 // Mul writes dst = D ∘ v elementwise (the diagonal block times vec(v)), with
@@ -192,14 +224,14 @@ func (b *DiagonalBlock) MarshalBinary() ([]byte, error) {
 	}
 	n := 8 + baseLen + b.avg.stateLen()
 	if b.ready {
-		n += 8 + 8*len(b.inv)
+		n += 8 + 8*len(b.inv[b.cur])
 	}
 	return encodeBlock("DiagonalBlock", n, func(w *state.Writer) {
 		w.Float(orDefaultDecay(b.Decay))
 		b.blockBase.writeState(w)
 		b.avg.writeState(w)
 		if b.ready {
-			w.Floats(b.inv)
+			w.Floats(b.inv[b.cur])
 		}
 	}), nil
 }
@@ -253,6 +285,7 @@ func (b *DiagonalBlock) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return err
 	}
-	*b = DiagonalBlock{Decay: b.Decay, blockBase: base, avg: avg, inv: inv}
+	*b = DiagonalBlock{Decay: b.Decay, blockBase: base, avg: avg}
+	b.inv[0] = inv
 	return nil
 }

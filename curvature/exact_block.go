@@ -31,8 +31,13 @@ import (
 // Cost, with m rows of Back: Update O(m P²) (DenseBlock), Refresh P³/3
 // flops, Precondition and Mul 2P² flops. Memory: the estimate and two
 // Cholesky factors (the one held and the one being attempted), 3P² floats,
-// which limits it to small layers (P = 5000 takes 600 MB). After the first
-// call of each method, no method allocates.
+// which limits it to small layers (P = 5000 takes 600 MB). It implements
+// Staged (Begin, Rollback, as the optimizers of package optim use it to undo
+// a refused step) by keeping a second estimate, allocated at the first
+// Update after a Begin, and the two Cholesky factors: 4P² floats in all (a
+// third factor is allocated only if two Refreshes succeed between a Begin
+// and a Rollback). After the first call of each method, no method
+// allocates.
 //
 // The zero value is ready to use; its shapes are fixed by the first Update.
 // It is not safe for concurrent use.
@@ -48,9 +53,16 @@ type ExactBlock struct {
 	est       mat.SymDense
 	has       bool
 	z         []float64    // DenseBlock's workspace
-	fac       [2][]float64 // upper Cholesky factors U (C + λI = UᵀU); fac[cur] is held
+	fac       [3][]float64 // upper Cholesky factors U (C + λI = UᵀU); fac[cur] is held
 	cur       int
-	x, y      []float64 // vec buffers
+
+	// Staging: the estimate of Begin, kept in alt from the first Update
+	// after it, and p and has at Begin.
+	alt     mat.SymDense
+	moved   bool
+	markP   int
+	markHas bool
+	x, y    []float64 // vec buffers
 }
 
 // Update replaces the estimate by the block of the record (DenseBlock). It
@@ -61,6 +73,10 @@ func (b *ExactBlock) Update(l *secondorder.Layer) {
 	checkLayer(l, op, true, false, true)
 	out, in := b.dims.fix(l, op)
 	b.p = out * (in + 1)
+	if b.staged && !b.moved {
+		b.est, b.alt = b.alt, b.est
+		b.moved = true
+	}
 	outerBlock(&b.est, l.Input, l.Back, l.BackExample, l.BackScaleOrDefault(), op, &b.z)
 	b.has = true
 }
@@ -94,7 +110,8 @@ func (b *ExactBlock) Refresh(lambda float64) error {
 		return ErrNoEstimate
 	}
 	p := b.p
-	u := growFloats(&b.fac[1-b.cur], p*p)
+	i := b.spare(b.cur)
+	u := growFloats(&b.fac[i], p*p)
 	c := b.est.RawSymmetric()
 	for i := 0; i < p; i++ {
 		copy(u[i*p+i:i*p+p], c.Data[i*c.Stride+i:i*c.Stride+p])
@@ -103,9 +120,32 @@ func (b *ExactBlock) Refresh(lambda float64) error {
 	if _, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Upper, N: p, Stride: p, Data: u}); !ok {
 		return fmt.Errorf("curvature: ExactBlock.Refresh: %w", &kron.FactorError{Factor: "C", Damping: lambda, Err: ErrNotPositiveDefinite})
 	}
-	b.cur = 1 - b.cur
+	b.cur = i
 	b.hold(lambda)
 	return nil
+}
+
+// Begin marks the current state as the one Rollback returns to (Staged):
+// the estimate's and the factorization's.
+func (b *ExactBlock) Begin() {
+	b.begin(b.cur)
+	b.moved, b.markP, b.markHas = false, b.p, b.has
+}
+
+// Rollback returns b to its state at the last Begin, bit for bit: the
+// estimate, the factorization held and its damping, the shape. Without a
+// Begin since the last Rollback or UnmarshalBinary it does nothing.
+func (b *ExactBlock) Rollback() {
+	cur, ok := b.rollback()
+	if !ok {
+		return
+	}
+	b.cur = cur
+	if b.moved {
+		b.est, b.alt = b.alt, b.est
+		b.moved = false
+	}
+	b.p, b.has = b.markP, b.markHas
 }
 
 // Precondition writes into dst (n_out × (n_in+1); an empty dst is resized)

@@ -48,6 +48,11 @@ import (
 // on the batch side; Mul 2 n_G n_A (n_A + n_G). Memory: the estimates, their
 // averages and two factorizations (the one held and the one being
 // attempted), 4 (n_A² + n_G²) floats, and buffers of n_G n_A and n (n_A + n_G).
+// It implements Staged (Begin, Rollback, as the optimizers of package optim
+// use it to undo a refused step) by keeping two copies of the averages,
+// the second allocated at the first Update after a Begin, and the two
+// factorizations: 5 (n_A² + n_G²) floats in all (a third factorization is
+// allocated only if two Refreshes succeed between a Begin and a Rollback).
 // After the first call of each method at a given batch size, no method
 // allocates.
 //
@@ -67,7 +72,7 @@ type KFACBlock struct {
 	blockBase  // shape, factorization held, damping
 	aEst, gEst mat.SymDense
 	aAvg, gAvg MovingAverage
-	ft         [2]kron.FactoredTikhonov // ft[cur] is held, the other is for the next attempt
+	ft         [3]kron.FactoredTikhonov // ft[cur] is held, ft[spare(cur)] is for the next attempt
 	cur        int
 	gl, hl     mat.Dense // Grad and [H 1], overwritten by the batch-side solve
 	work       []float64 // G v in Mul
@@ -123,14 +128,37 @@ func (b *KFACBlock) Refresh(lambda float64) error {
 	if b.aAvg.Count() == 0 {
 		return ErrNoEstimate
 	}
-	next := &b.ft[1-b.cur]
+	i := b.spare(b.cur)
+	next := &b.ft[i]
 	next.Retry = kron.Retry{Tries: 1}
 	if err := next.Factorize(b.aAvg.Mean(), b.gAvg.Mean(), lambda); err != nil {
 		return fmt.Errorf("curvature: KFACBlock.Refresh: %w", err)
 	}
-	b.cur = 1 - b.cur
+	b.cur = i
 	b.hold(lambda)
 	return nil
+}
+
+// Begin marks the current state as the one Rollback returns to (Staged):
+// the moving averages' and the factorization's.
+func (b *KFACBlock) Begin() {
+	b.begin(b.cur)
+	b.aAvg.Begin()
+	b.gAvg.Begin()
+}
+
+// Rollback returns b to its state at the last Begin, bit for bit: the
+// moving averages, their counts, the factorization held and its damping,
+// the shape. Without a Begin since the last Rollback or UnmarshalBinary it
+// does nothing.
+func (b *KFACBlock) Rollback() {
+	cur, ok := b.rollback()
+	if !ok {
+		return
+	}
+	b.cur = cur
+	b.aAvg.Rollback()
+	b.gAvg.Rollback()
 }
 
 // Pi returns the π of the factorization held, sqrt((tr Ā/(n_in+1)) /

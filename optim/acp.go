@@ -88,8 +88,12 @@ func (a *ACP) Validate() error {
 }
 
 // Step applies one update to every layer. It returns an error, leaving
-// every parameter unchanged, for an invalid setting, NaN or Inf in a record,
-// or a factorization that fails even with the raised damping.
+// every parameter and the state of a unchanged (bit for bit, MarshalBinary
+// included: the statistics, α and factorizations are rolled back, see
+// curvature.Staged), for an invalid setting, NaN or Inf in a record, a
+// factorization that fails even with the raised damping, a non-finite
+// direction, or an error of Problem.Loss or Problem.GNVec before the update
+// (see KFAC.Step).
 func (a *ACP) Step(layers []*secondorder.Layer) error {
 	if err := a.Validate(); err != nil {
 		return err

@@ -23,6 +23,7 @@ type engine struct {
 	layers  []engineLayer
 	dirs    [4][]secondorder.Direction // views of U, δ, C U, C δ for Problem.GNVec
 	report  Report
+	began   bool // the current step has marked its layers (begin)
 }
 
 type engineLayer struct {
@@ -36,6 +37,14 @@ type engineLayer struct {
 	hasPrev bool
 	cu, cd  mat.Dense // C U and C δ
 	ve      []*mat.VecDense
+
+	// What a refused step restores (engine.restore): λ_l and hasPrev at
+	// its start, and δ_prev when the step overwrote it before it could
+	// fail (kept, a copy, only then).
+	markLambda  float64
+	markHasPrev bool
+	keep        mat.Dense
+	kept        bool
 }
 
 // alphaSetter is implemented by blocks part of whose estimate follows every
@@ -46,6 +55,14 @@ type alphaSetter interface {
 
 // step applies one update. newBlock makes the block of layer j at the first
 // step.
+//
+// A refused step (an error returned before the parameters are changed)
+// leaves the engine exactly as it was: the engine's scalars and report are
+// saved at the start and restored, the per-layer λ_l and δ_prev too, and
+// every block implementing curvature.Staged is rolled back to its state at
+// the start of the step (Begin before its Update, SetAlpha and Refresh).
+// A block that does not implement it keeps the statistics of the refused
+// step. A refused first step forgets the layers it made.
 func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, newBlock func(j int) curvature.Block) error {
 	checkLayers(d.name, layers)
 	s, err := r.resolve(d)
@@ -55,38 +72,90 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	if s.AutoRate && s.Nesterov {
 		return fmt.Errorf("optim: %s: AutoRate chooses a classical momentum; unset Nesterov", d.name)
 	}
+	saved := *e // the scalars and the report; before the first step, all of e
 	e.ensure(layers, d.name, newBlock, s.lambda)
+	applied, err := e.update(layers, s, d)
+	if err != nil && !applied {
+		e.restore(&saved)
+	}
+	return err
+}
+
+// begin marks the state of every layer that a step may change before it is
+// refused: its block's (curvature.Staged), λ_l and hasPrev.
+func (e *engine) begin() {
+	for j := range e.layers {
+		el := &e.layers[j]
+		if b, ok := el.block.(curvature.Staged); ok {
+			b.Begin()
+		}
+		el.markLambda, el.markHasPrev, el.kept = el.lambda, el.hasPrev, false
+	}
+}
+
+// restore undoes the changes of a refused step: saved is the engine at the
+// start of the step, whose layers begin marked (when it was called).
+func (e *engine) restore(saved *engine) {
+	if !saved.started {
+		*e = *saved
+		return
+	}
+	e.t, e.lambda, e.report = saved.t, saved.lambda, saved.report
+	if !e.began {
+		return
+	}
+	e.began = false
+	for j := range e.layers {
+		el := &e.layers[j]
+		if b, ok := el.block.(curvature.Staged); ok {
+			b.Rollback()
+		}
+		el.lambda, el.hasPrev = el.markLambda, el.markHasPrev
+		if el.kept {
+			el.prev.Copy(&el.keep)
+			el.kept = false
+		}
+	}
+}
+
+// update is the body of step, after ensure. applied reports whether the
+// parameters were changed (an error is then that of the Loss after the
+// update).
+func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) (applied bool, err error) {
+	e.began = false
 	stats := e.t%s.t1 == 0
 	lm := s.AdaptDamping && (e.t+1)%s.t2 == 0
 	if s.AdaptDamping && s.Problem.Loss == nil {
-		return missingCapability(d.name, "Problem.Loss, needed by AdaptDamping")
+		return false, missingCapability(d.name, "Problem.Loss, needed by AdaptDamping")
 	}
 	if s.AutoRate && s.Problem.GNVec == nil {
-		return missingCapability(d.name, "Problem.GNVec, needed by AutoRate")
+		return false, missingCapability(d.name, "Problem.GNVec, needed by AutoRate")
 	}
 	for j, l := range layers {
 		if stats {
 			if d.needsBack && l.Back == nil {
-				return missingCapability(d.name, fmt.Sprintf("layer %d has no Back (the statistics are due at this update; see StatsDue)", j))
+				return false, missingCapability(d.name, fmt.Sprintf("layer %d has no Back (the statistics are due at this update; see StatsDue)", j))
 			}
 			if l.Input == nil {
 				panic(fmt.Sprintf("optim: %s: layer %d has no Input", d.name, j))
 			}
 		}
 		if err := checkFinite(d.name, j, l, stats, true, stats && d.needsBack); err != nil {
-			return err
+			return false, err
 		}
 		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || !finiteSquaresDense(l.Input)) {
 			// Ā = E[h̃h̃ᵀ] or G = E[ggᵀ] would overflow and stay infinite.
-			return fmt.Errorf("optim: %s: layer %d: Input or Back has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
+			return false, fmt.Errorf("optim: %s: layer %d: Input or Back has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
 		}
 	}
 
 	bound, err := normBound(&s, layers)
 	if err != nil {
-		return err
+		return false, err
 	}
 
+	e.begin()
+	e.began = true
 	e.report.Stats, e.report.Refreshed, e.report.Constrained, e.report.MomentumClipped = stats, false, false, false
 	e.report.ModelDecrease = math.NaN()
 	for j, l := range layers {
@@ -102,7 +171,7 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	for j := range e.layers {
 		if refresh || !e.layers[j].block.Ready() {
 			if err := e.refresh(j, &s); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
@@ -120,7 +189,7 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 			el.u.Zero() // a block without an estimate yet (ACP with α = 0)
 		}
 		if !finiteDense(&el.u) {
-			return fmt.Errorf("optim: %s: layer %d: the preconditioned direction is not finite (damping %g); parameters left unchanged", d.name, j, el.lambda)
+			return false, fmt.Errorf("optim: %s: layer %d: the preconditioned direction is not finite (damping %g); parameters left unchanged", d.name, j, el.lambda)
 		}
 		gu += dot(&el.grad, &el.u)
 		if el.hasPrev {
@@ -132,7 +201,7 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	var h0 float64
 	if lm {
 		if h0, err = s.Problem.Loss(); err != nil {
-			return fmt.Errorf("optim: %s: Problem.Loss before the update: %w", d.name, err)
+			return false, fmt.Errorf("optim: %s: Problem.Loss before the update: %w", d.name, err)
 		}
 	}
 	alpha, mu := s.rate(e.t), s.Momentum
@@ -140,7 +209,7 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	if s.AutoRate {
 		a, m, dec, ok, reason, err := e.autoRate(&s, gu, gp, hasPrev)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if reason != "" {
 			e.fallback(reason)
@@ -159,6 +228,18 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	if s.Nesterov {
 		look = s.Momentum
 	}
+	if lm && math.IsNaN(decrease) && s.Problem.GNVec != nil {
+		// modelDecrease may still refuse the step after δ has replaced
+		// δ_prev: keep a copy (at LM updates only, n_out(n_in+1) floats).
+		for j := range e.layers {
+			el := &e.layers[j]
+			if el.keep.IsEmpty() {
+				el.keep.ReuseAs(el.out, el.in+1)
+			}
+			el.keep.Copy(&el.prev)
+			el.kept = true
+		}
+	}
 	// δ = −α U + μ δ_prev, in place of δ_prev (the velocity with Nesterov):
 	// the momentum rule of momentum.go.
 	for j := range e.layers {
@@ -172,10 +253,7 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	}
 	if lm && math.IsNaN(decrease) {
 		if decrease, err = e.modelDecrease(&s, -alpha*gu+mu*gp); err != nil {
-			for j := range e.layers {
-				e.layers[j].hasPrev = false // δ was not applied
-			}
-			return fmt.Errorf("optim: %s: %w", d.name, err)
+			return false, fmt.Errorf("optim: %s: %w", d.name, err) // δ_prev restored from keep
 		}
 	}
 	extra := s.extraRate(e.t)
@@ -196,18 +274,18 @@ func (e *engine) step(layers []*secondorder.Layer, r Rules, d methodDefaults, ne
 	e.report.Rate, e.report.Momentum = alpha, mu
 	e.report.ModelDecrease = decrease
 	if !lm {
-		return nil
+		return true, nil
 	}
 	h1, err := s.Problem.Loss()
 	if err != nil {
-		return fmt.Errorf("optim: %s: Problem.Loss after the update (applied): %w", d.name, err)
+		return true, fmt.Errorf("optim: %s: Problem.Loss after the update (applied): %w", d.name, err)
 	}
 	var reason string
 	e.lambda, e.report.Rho, reason = levenbergMarquardt(e.lambda, h0, h1, decrease, s.t2, s.minLambda, s.maxLambda)
 	if reason != "" {
 		e.fallback(reason)
 	}
-	return nil
+	return true, nil
 }
 
 // ensure makes the per-layer state at the first step and checks that later
@@ -370,7 +448,7 @@ func (e *engine) reportNow(s Rules, d methodDefaults) Report {
 	r := e.report
 	r.Updates = e.t
 	r.Damping = e.lambda
-	if e.t == 0 { // nothing applied yet (a refused first step may have started e)
+	if e.t == 0 { // nothing applied yet
 		r.Damping = s.fill(d).lambda
 		r.Rho, r.ModelDecrease = math.NaN(), math.NaN()
 	}

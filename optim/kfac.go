@@ -66,8 +66,10 @@ var kfacDefaults = methodDefaults{
 // update two triangular solves on each side, 2 n_G n_A (n_A + n_G) flops (or
 // a multiple of the batch size on the batch side when that is smaller);
 // every statistics update two syrk, m (n_A² + n_G²) flops; every refresh two
-// Cholesky factorizations, (n_A³ + n_G³)/3 flops. Memory 3 (n_A² + n_G²)
-// floats. In steady state a Step does not allocate.
+// Cholesky factorizations, (n_A³ + n_G³)/3 flops. Memory 5 (n_A² + n_G²)
+// floats (curvature.KFACBlock: the factors' estimates, two copies of their
+// averages, so that a refused step can be undone, and two factorizations).
+// In steady state a Step does not allocate.
 //
 // KFAC keeps per-layer state by position: pass the layers in the same order
 // at every Step. It is not safe for concurrent use.
@@ -95,12 +97,14 @@ func (k *KFAC) Validate() error {
 }
 
 // Step applies one K-FAC update to every layer. It panics for a shape
-// mismatch. It returns an error, leaving the parameters unchanged, for an
-// invalid setting, a missing capability (wrapping ErrMissingCapability),
-// NaN or Inf in the records, a block that stays not positive definite, a
-// non-finite direction, or an error of Problem.Loss or Problem.GNVec before
-// the update. An error of the Loss evaluated after the update
-// (AdaptDamping) is returned with the update applied.
+// mismatch. It returns an error, leaving the parameters and the state of k
+// unchanged (bit for bit, MarshalBinary included: the factors' averages and
+// factorizations are rolled back, see curvature.Staged), for an invalid
+// setting, a missing capability (wrapping ErrMissingCapability), NaN or Inf
+// in the records, a block that stays not positive definite, a non-finite
+// direction, or an error of Problem.Loss or Problem.GNVec before the
+// update. An error of the Loss evaluated after the update (AdaptDamping) is
+// returned with the update applied.
 func (k *KFAC) Step(layers []*secondorder.Layer) error {
 	if err := k.Validate(); err != nil {
 		return err

@@ -44,8 +44,9 @@ var newtonDefaults = methodDefaults{
 // no momentum, the norm constraint DefaultNormConstraint (relative to the
 // risk), MaxParams 5000. Cost per layer with
 // P = n_out(n_in+1) parameters and m rows of Back: the block, O(m P²), and
-// its Cholesky factorization, P³/3 flops, at every Step, with P² floats of
-// memory: for small networks. A layer with more than MaxParams parameters is
+// its Cholesky factorization, P³/3 flops, at every Step, with 4P² floats of
+// memory (curvature.ExactBlock: two copies of the block, so that a refused
+// step can be undone, and two Cholesky factors): for small networks. A layer with more than MaxParams parameters is
 // refused with an error.
 //
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
@@ -70,9 +71,13 @@ func (nw *Newton) Validate() error {
 }
 
 // Step applies one damped block Newton update to every layer. It returns an
-// error, leaving every parameter unchanged, for an invalid setting, a layer
+// error, leaving every parameter and the state of nw unchanged (bit for
+// bit, MarshalBinary included: the blocks and their factorizations are
+// rolled back, see curvature.Staged), for an invalid setting, a layer
 // larger than MaxParams, a missing Back (wrapping ErrMissingCapability), NaN
-// or Inf in the records, or a block that stays not positive definite.
+// or Inf in the records, a block that stays not positive definite, a
+// non-finite direction, or an error of Problem.Loss or Problem.GNVec before
+// the update (see KFAC.Step).
 func (nw *Newton) Step(layers []*secondorder.Layer) error {
 	if err := nw.Validate(); err != nil {
 		return err

@@ -25,8 +25,9 @@ import (
 type Preconditioned struct {
 	Rules
 	// NewBlock returns the curvature block of layer j. It is called once per
-	// layer at the first Step (and by UnmarshalBinary, for the blocks it
-	// restores), and is required.
+	// layer at the first Step (again at the next Step when the first is
+	// refused, its blocks forgotten, and by UnmarshalBinary, for the blocks
+	// it restores), and is required.
 	NewBlock func(layer int) curvature.Block
 	// ReadsBack declares that the blocks read the records' Back (all but
 	// ACPBlock do); Step then refuses records without Back.
@@ -52,6 +53,11 @@ func (p *Preconditioned) Validate() error {
 }
 
 // Step applies one update to every layer (see KFAC.Step for the errors).
+// A refused step leaves the parameters and the state of p unchanged when
+// every block implements curvature.Staged (every block of package
+// curvature does): the engine's own state is always restored, a block that
+// implements it is rolled back, and a block that does not keeps the
+// statistics of the refused step (its Update, Refresh, and any SetAlpha).
 func (p *Preconditioned) Step(layers []*secondorder.Layer) error {
 	if p.NewBlock == nil {
 		panic("optim: Preconditioned: NewBlock is nil")

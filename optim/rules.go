@@ -95,7 +95,9 @@ type Rules struct {
 	Retry kron.Retry
 	// OnDampingRaised, if set, is called when the damping of a layer had to
 	// be raised for its block to be positive definite, with the layer's
-	// index and the damping used, in the units of Damping.
+	// index and the damping used, in the units of Damping. It is called
+	// during the step, which may still be refused afterwards (the raised
+	// damping then undone with the rest of the step).
 	OnDampingRaised func(layer int, damping float64)
 	// Problem holds the closures over the current minibatch that
 	// AdaptDamping (Loss) and AutoRate (GNVec) need; set them before each
