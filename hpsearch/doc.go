@@ -45,7 +45,11 @@
 // are kept and the search runs only the remaining experiments. Because each
 // proposal depends only on the seed, its index and the history before it, a
 // sequential search interrupted and resumed with the same seed produces the
-// same history as an uninterrupted one:
+// same history as an uninterrupted one. Every trial that a search keeps in
+// its result, including those finishing after its context is cancelled,
+// reaches the recorder. An objective with randomness of its own (an
+// initialisation, say) should seed it by TrialIndex(ctx), since a resumed
+// search runs only the missing experiments:
 //
 //	f, err := os.OpenFile("search.jsonl", os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 //	...

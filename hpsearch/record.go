@@ -14,7 +14,8 @@ import (
 
 // Recorder receives every finished trial of a search (Settings.Recorder).
 // Search calls Record from one goroutine, in order of completion; a non-nil
-// error stops the search.
+// error stops the search from starting experiments, and the experiments
+// still running are recorded as they finish.
 type Recorder interface {
 	Record(t Trial) error
 }
@@ -41,7 +42,9 @@ var _ Recorder = (*JSONRecorder)(nil)
 // any writer with Stat, ReadAt, Truncate and Seek) first repairs its end:
 // bytes after the last newline that end before a JSON value is complete are
 // truncated away, and any other last line missing its newline gets one.
-// A file that cannot be read (opened write-only) is not checked.
+// A file that cannot be read (opened write-only) is not checked. The end is
+// checked again after a failed Write, so that a record written after a short
+// write does not continue its partial line.
 type JSONRecorder struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -97,7 +100,11 @@ func (r *JSONRecorder) Record(t Trial) error {
 		r.checked = true
 		line = append(prefix, line...)
 	}
-	_, err = r.w.Write(line)
+	if _, err = r.w.Write(line); err != nil {
+		// A short write may have left a partial line: repair the end
+		// again before the next record.
+		r.checked = false
+	}
 	return err
 }
 

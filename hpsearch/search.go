@@ -39,7 +39,8 @@ var (
 // objective returns an error, NaN or ±Inf, or panics; failures are recorded in
 // the history and never stop the search. The objective should return promptly
 // once ctx is done; an error returned after ctx is done marks the experiment
-// as interrupted rather than failed (see Search).
+// as interrupted rather than failed (see Search). TrialIndex(ctx) is the
+// index of the experiment.
 //
 // With Settings.Workers > 1 the objective is called from several goroutines at
 // once.
@@ -85,7 +86,9 @@ type Settings struct {
 	// produces the history an uninterrupted run would have.
 	History []Trial
 	// Recorder, if not nil, receives every trial as it finishes, in order of
-	// completion, e.g. a JSONRecorder writing the history to a file.
+	// completion, e.g. a JSONRecorder writing the history to a file: every
+	// trial of Result.History not restored from History, including those
+	// finishing after the context is done or after a Record error.
 	Recorder Recorder
 }
 
@@ -160,8 +163,13 @@ func trialRand(seed uint64, index int) *rand.Rand {
 // ones to return, and returns the finished history with ctx's error. An
 // experiment whose objective returns an error after ctx is done is considered
 // interrupted: it is neither kept nor recorded, so a resumed search runs it
-// again. Search also stops, and returns the error, when the Recorder fails.
-// Failed experiments are not errors of Search.
+// again; one that returns a result is kept and recorded like any other.
+// Search also stops starting experiments, and returns the error, when the
+// Recorder fails; the experiments still running are kept and passed to the
+// Recorder as they finish. So every trial of Result.History that this call
+// ran, whatever happened, was passed to Settings.Recorder (the trials of
+// Settings.History are not recorded again). Failed experiments are not errors
+// of Search.
 //
 // Search returns an error without running anything when the settings are
 // invalid, Init fails, or Settings.History does not fit the space. It panics
@@ -219,7 +227,7 @@ func Search(ctx context.Context, s *Space, f Objective, m Method, settings *Sett
 	results := make(chan outcome)
 	running := 0
 	interrupted := false
-	var stop error
+	var stop, recErr error
 	for {
 		for stop == nil && len(queue) > 0 && running < workers {
 			if err := ctx.Err(); err != nil {
@@ -245,16 +253,38 @@ func Search(ctx context.Context, s *Space, f Objective, m Method, settings *Sett
 			continue
 		}
 		done = insertTrial(done, o.t)
-		if set.Recorder != nil && stop == nil {
-			if err := set.Recorder.Record(o.t); err != nil {
-				stop = fmt.Errorf("hpsearch: recording experiment %d: %w", o.t.Index, err)
+		// Every kept trial goes to the recorder, also those finishing
+		// after ctx is done or after the recorder failed, so that the
+		// recorded history is Result.History less Settings.History.
+		if set.Recorder != nil {
+			if err := set.Recorder.Record(o.t); err != nil && recErr == nil {
+				recErr = fmt.Errorf("hpsearch: recording experiment %d: %w", o.t.Index, err)
+				if stop == nil {
+					stop = recErr
+				}
 			}
 		}
 	}
 	if stop == nil && interrupted {
 		stop = ctx.Err()
 	}
+	if recErr != nil && stop != recErr {
+		stop = errors.Join(stop, recErr)
+	}
 	return &Result{History: done}, stop
+}
+
+// indexKey is the context key of TrialIndex.
+type indexKey struct{}
+
+// TrialIndex returns the index of the experiment (Trial.Index) whose
+// objective received ctx, and false for a context that Search did not pass
+// to an objective. An objective can use it to seed the experiment's own
+// randomness by index, so that a resumed search, which runs only the missing
+// indices, repeats the experiments of an uninterrupted one.
+func TrialIndex(ctx context.Context) (int, bool) {
+	i, ok := ctx.Value(indexKey{}).(int)
+	return i, ok
 }
 
 // insertTrial inserts t into h, which is ordered by index.
@@ -279,7 +309,7 @@ func runTrial(ctx context.Context, f Objective, i int, p Point) (t Trial, ok boo
 			ok = true
 		}
 	}()
-	v, err := f(ctx, p)
+	v, err := f(context.WithValue(ctx, indexKey{}, i), p)
 	t.Duration = time.Since(start)
 	switch {
 	case err != nil:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -14,13 +15,14 @@ import (
 
 // searchResult is one finished search.
 type searchResult struct {
-	method  string
-	search  int
-	history []hpsearch.Trial
-	best    float64 // NaN when every experiment failed
-	point   hpsearch.Point
-	ok      bool
-	elapsed time.Duration
+	method   string
+	search   int
+	history  []hpsearch.Trial
+	best     float64 // NaN when every experiment failed
+	point    hpsearch.Point
+	ok       bool
+	restored int // experiments read back from the recorded history
+	elapsed  time.Duration
 }
 
 // comparison holds the finished searches of every method.
@@ -134,14 +136,22 @@ func compare(ctx context.Context, c config, methods []string, space *hpsearch.Sp
 		if r.ok {
 			best = fmt.Sprintf("best %8.4f at lr=%.3g α=%.3g", r.best, r.point.Get("lr"), r.point.Get("alpha"))
 		}
-		fmt.Fprintf(w, "[%*d/%d] %-6s search %*d/%d: %s  (%d experiments in %.1fs; elapsed %s, ETA %s)\n",
+		restored := ""
+		if r.restored > 0 {
+			restored = fmt.Sprintf(", %d of them recorded earlier,", r.restored)
+		}
+		fmt.Fprintf(w, "[%*d/%d] %-6s search %*d/%d: %s  (%d experiments%s in %.1fs; elapsed %s, ETA %s)\n",
 			digits(total), n, total, r.method, digits(c.searches), r.search+1, c.searches, best,
-			len(r.history), r.elapsed.Seconds(), el.Round(time.Second), eta.Round(time.Second))
+			len(r.history), restored, r.elapsed.Seconds(), el.Round(time.Second), eta.Round(time.Second))
 	}
 	cmp.elapsed = time.Since(start)
 	close(errs)
 	if err := parent.Err(); err != nil {
-		return cmp, fmt.Errorf("interrupted after %d of %d searches: %w", n, total, err)
+		hint := ""
+		if c.out != "" {
+			hint = fmt.Sprintf(" (the run recorded in %s continues with -resume)", c.out)
+		}
+		return cmp, fmt.Errorf("interrupted after %d of %d searches%s: %w", n, total, hint, err)
 	}
 	return cmp, <-errs // nil when no worker failed
 }
@@ -149,24 +159,43 @@ func compare(ctx context.Context, c config, methods []string, space *hpsearch.Sp
 func digits(n int) int { return len(fmt.Sprint(n)) }
 
 // runSearch runs search j.search of method j.method on the trainer tr.
-// The experiments run one after the other, in order of index, so the k-th
-// call of the objective is experiment k, and its random source is
-// experimentRand(seed, search, k).
-func runSearch(ctx context.Context, c config, space *hpsearch.Space, tr *trainer, j job) (*searchResult, error) {
+// The experiments run one after the other, in order of index; experiment k
+// draws from experimentRand(seed, search, k). Under c.out the search
+// continues the history recorded in its file (empty for a new run) and
+// records every experiment there as it finishes.
+func runSearch(ctx context.Context, c config, space *hpsearch.Space, tr *trainer, j job) (r *searchResult, err error) {
 	start := time.Now()
-	index := 0
+	fail := func(err error) error { return fmt.Errorf("%s search %d: %w", j.method, j.search+1, err) }
+	set := &hpsearch.Settings{Budget: c.experiments, Workers: 1, Seed: searchSeed(c.seed, j.method, j.search)}
+	if c.out != "" {
+		path := historyPath(c.out, j.method, j.search)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fail(err)
+		}
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				r, err = nil, fail(cerr)
+			}
+		}()
+		if set.History, err = hpsearch.ReadHistory(f, space); err != nil {
+			return nil, fail(fmt.Errorf("%s: %w", path, err))
+		}
+		set.Recorder = hpsearch.NewJSONRecorder(f)
+	}
 	obj := func(ctx context.Context, p hpsearch.Point) (float64, error) {
-		rng := experimentRand(c.seed, j.search, index)
-		index++
-		return tr.run(ctx, p.Get("lr"), p.Get("alpha"), rng)
+		index, _ := hpsearch.TrialIndex(ctx)
+		v, err := tr.run(ctx, p.Get("lr"), p.Get("alpha"), experimentRand(c.seed, j.search, index))
+		if c.onExperiment != nil {
+			c.onExperiment(err)
+		}
+		return v, err
 	}
-	res, err := hpsearch.Search(ctx, space, obj, newMethod(j.method), &hpsearch.Settings{
-		Budget: c.experiments, Workers: 1, Seed: searchSeed(c.seed, j.method, j.search),
-	})
+	res, err := hpsearch.Search(ctx, space, obj, newMethod(j.method), set)
 	if err != nil {
-		return nil, fmt.Errorf("%s search %d: %w", j.method, j.search, err)
+		return nil, fail(err)
 	}
-	r := &searchResult{method: j.method, search: j.search, history: res.History, elapsed: time.Since(start)}
+	r = &searchResult{method: j.method, search: j.search, history: res.History, restored: len(set.History), elapsed: time.Since(start)}
 	r.point, r.best, r.ok = res.Best()
 	if !r.ok {
 		r.best = math.NaN()

