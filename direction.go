@@ -11,7 +11,9 @@ import (
 // ΔW (n_out × n_in) and Δb (n_out). Directions made by NewDirection or
 // DirectionOf are views of one n_out × (n_in+1) matrix [ΔW Δb], the shape of
 // the argument of every Kronecker-factored solve (package kron), so that a
-// direction computed as a matrix needs no copy.
+// direction computed as a matrix needs no copy. A Direction is safe for
+// concurrent use by multiple goroutines as long as none modifies it or the
+// matrices it views.
 type Direction struct {
 	W *mat.Dense
 	B *mat.VecDense
@@ -79,7 +81,8 @@ func (l *Layer) AddParams(alpha float64, aug *mat.Dense) {
 // the concatenation over layers of θ_l = [vec(W_l); b_l] with vec stacking
 // columns (thesis eq. 3.3.1; the order of nn.Network.Params and of the
 // network-level curvature matrices). Layer l occupies entries
-// Offsets[l] … Offsets[l+1]−1.
+// Offsets[l] … Offsets[l+1]−1. A Layout is safe for concurrent use by
+// multiple goroutines as long as none modifies its Offsets.
 type Layout struct {
 	Offsets []int
 	dims    [][2]int

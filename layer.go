@@ -25,6 +25,9 @@ import (
 //
 // The parameter vector of the layer is θ = [vec(W); b] with vec stacking
 // columns, so that J_θ^a = (hᵀ 1) ⊗ I (thesis eq. 3.3.1).
+//
+// A Layer is safe for concurrent use by multiple goroutines as long as none
+// modifies it or its matrices (AddParams and ComputeParamGrads do).
 type Layer struct {
 	W     *mat.Dense
 	B     *mat.VecDense
@@ -56,7 +59,9 @@ type Layer struct {
 }
 
 // ExtraParam is a parameter vector outside the affine map, with the gradient of
-// the risk with respect to it, filled by the producer of the record.
+// the risk with respect to it, filled by the producer of the record. An
+// ExtraParam is safe for concurrent use by multiple goroutines as long as
+// none modifies it or its vectors.
 type ExtraParam struct {
 	Name  string
 	Value *mat.VecDense

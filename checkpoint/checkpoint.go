@@ -86,13 +86,15 @@ const (
 
 // Flag is a setting that defines a run, such as a command-line flag, with
 // its value as text. A resumed run should have the same flags: see
-// Checkpoint.CheckFlags.
+// Checkpoint.CheckFlags. Values of Flag are safe for concurrent use.
 type Flag struct {
 	Name  string // non-empty, without white space
 	Value string // any text, "" included
 }
 
-// Checkpoint is the content of a checkpoint directory.
+// Checkpoint is the content of a checkpoint directory. A Checkpoint is safe
+// for concurrent use by multiple goroutines as long as none modifies it (Save
+// sets its Generation).
 type Checkpoint struct {
 	// Updates is the number of updates done, ≥ 0.
 	Updates int
@@ -127,7 +129,8 @@ func (c *Checkpoint) Flag(name string) (value string, ok bool) {
 }
 
 // FlagError is the error of CheckFlags: a flag of the run that the
-// checkpoint does not record, or records with another value.
+// checkpoint does not record, or records with another value. A FlagError is
+// safe for concurrent use by multiple goroutines as long as none modifies it.
 type FlagError struct {
 	Name    string
 	Value   string // in the run

@@ -45,7 +45,8 @@ func maxSquared(g blas64.General) float64 {
 
 // ACPScale chooses the scale α of the output side αI of the amortized
 // covariance preconditioner F_in = Ā ⊗ αI (thesis §3.3.3, §3.4.2). The zero
-// value selects the heuristic.
+// value selects the heuristic. Values of ACPScale are safe for concurrent
+// use.
 type ACPScale struct {
 	// Fixed is α when positive, a hyperparameter to tune (thesis §3.4.2,
 	// first approach). Zero selects the heuristic MaxSquaredGrad of the

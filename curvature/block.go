@@ -29,6 +29,9 @@ import (
 // the first Update. In steady state no method allocates. They also
 // implement Staged, so that an optimizer can undo the Update, SetAlpha and
 // Refresh of a step it refuses.
+//
+// Implementations need not be safe for concurrent use, and those of this
+// package are not.
 type Block interface {
 	// Update folds the statistics of the layer's record (Input, Grad, Back,
 	// BackScale, BackExamples, as the block needs) into the estimate. The

@@ -294,7 +294,8 @@ func TestBlockContract(t *testing.T) {
 			}
 			step()
 			step()
-			if allocs := testing.AllocsPerRun(20, step); allocs > tc.allocs {
+			// Under the race detector sync.Pool drops items: counts mean nothing.
+			if allocs := testing.AllocsPerRun(20, step); allocs > tc.allocs && !testutil.Race {
 				t.Errorf("steady state: %v allocations per Update+Refresh+Precondition+Mul, want %v", allocs, tc.allocs)
 			}
 		})

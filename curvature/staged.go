@@ -17,6 +17,9 @@ package curvature
 // kept); Rollback without a Begin since the last Rollback or
 // UnmarshalBinary does nothing. A block that does not implement Staged
 // keeps the statistics of a refused step.
+//
+// Implementations need not be safe for concurrent use, and those of this
+// package are not.
 type Staged interface {
 	// Begin marks the current state as the one Rollback returns to.
 	Begin()

@@ -14,7 +14,7 @@ const DefaultBatchSize = 100
 
 // BatchConfig configures Batches. Its zero value gives shuffled batches of
 // DefaultBatchSize rows, drops the last partial batch of each epoch and runs
-// for ever.
+// for ever. Values of BatchConfig are safe for concurrent use.
 type BatchConfig struct {
 	// Size is the number of rows per batch. Default DefaultBatchSize.
 	Size int
@@ -47,6 +47,8 @@ type BatchConfig struct {
 // Batches for a checkpoint, so that a resumed run sees the same batches as
 // an uninterrupted one; the random source is saved by the caller (see
 // MarshalBinary).
+//
+// A Batches is not safe for concurrent use.
 type Batches struct {
 	cfg        BatchConfig
 	rng        *rand.Rand

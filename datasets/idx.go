@@ -41,7 +41,8 @@ var ErrIDXFormat = errors.New("malformed IDX data")
 //	dims    ndims big-endian uint32, the size of each dimension
 //	data    the elements in row-major order (the last dimension varies fastest)
 //
-// Only the type IDXUint8 (unsigned byte) is supported.
+// Only the type IDXUint8 (unsigned byte) is supported. An IDX is safe for
+// concurrent use by multiple goroutines as long as none modifies it.
 type IDX struct {
 	// Type is the element type code from the magic number (IDXUint8).
 	Type byte

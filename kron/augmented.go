@@ -53,6 +53,9 @@ import (
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // (kind "kron.AugmentedInverse"): a restored factorization solves bit for
 // bit as the saved one.
+//
+// An AugmentedInverse is not safe for concurrent use, its solves included:
+// they share workspace.
 type AugmentedInverse struct {
 	// Retry is the policy applied when C' is not positive definite.
 	// Default: no retry, the error is returned.

@@ -22,6 +22,9 @@ import (
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // (kind "kron.CholeskyKron"): a restored factorization solves bit for
 // bit as the saved one.
+//
+// A CholeskyKron is not safe for concurrent use: Factorize modifies it and
+// SolveVec uses its workspace.
 type CholeskyKron struct {
 	a, b cholFactor
 	ok   bool

@@ -22,7 +22,8 @@ import (
 // O(n_A³ + n_B³) (with a larger constant than Cholesky), and serve any number
 // of solves with any λ ≥ 0; each solve costs four matrix products,
 // O(n_A n_B (n_A + n_B)), without allocation. The zero value is ready for
-// Factorize.
+// Factorize. An EigenKron is not safe for concurrent use, its solves
+// included: they share workspace.
 type EigenKron struct {
 	qa, qb mat.Dense
 	la, lb []float64

@@ -24,7 +24,8 @@ var (
 // FactorError is the error returned when the factorization of one factor of a
 // Kronecker product fails. Err is one of the package's sentinels, or a
 // mat.Condition for an ill-conditioned LU factor; errors.Is and errors.As see
-// through FactorError to it.
+// through FactorError to it. A FactorError is safe for concurrent use by
+// multiple goroutines as long as none modifies it.
 type FactorError struct {
 	// Factor names the factor: "A" (left) or "B" (right) of A⊗B, or "C'"
 	// for the damped Schur complement of AugmentedInverse.

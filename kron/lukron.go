@@ -14,7 +14,8 @@ import (
 //
 // Factorize costs O(n_A³ + n_B³), each solve O(n_A n_B (n_A + n_B)) plus a
 // transposition. For symmetric positive definite factors CholeskyKron is
-// about twice as fast. The zero value is ready for Factorize.
+// about twice as fast. The zero value is ready for Factorize. An LUKron is
+// not safe for concurrent use, its solves included: they share workspace.
 type LUKron struct {
 	a, b   mat.LU
 	na, nb int

@@ -33,6 +33,9 @@ import (
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // (kind "kron.FactoredTikhonov"): a restored factorization solves bit for
 // bit as the saved one.
+//
+// A FactoredTikhonov is not safe for concurrent use: Factorize modifies it and
+// SolveVec uses its workspace.
 type FactoredTikhonov struct {
 	// UnitPi sets π = 1 instead of the trace-norm π. Default false.
 	UnitPi bool

@@ -212,7 +212,8 @@ func (f *cholFactor) toSym(dst *mat.SymDense) {
 // positive definite: the damping is multiplied by Growth and the
 // factorization is attempted again, up to Tries attempts in all. The zero
 // value makes a single attempt and returns the error. A damping of zero is
-// never retried, since multiplying it changes nothing.
+// never retried, since multiplying it changes nothing. Values of Retry are
+// safe for concurrent use; Run is as safe as its attempt function.
 type Retry struct {
 	// Tries is the maximum number of factorizations attempted, the first
 	// included. Default 1 (values ≤ 1): no retry.

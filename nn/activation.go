@@ -12,7 +12,8 @@ import (
 //
 // The activations of this package are the elementwise Identity, Sigmoid,
 // Tanh and ReLU, and the row-wise Softmax, which is allowed only on the
-// output layer.
+// output layer. Implementations need not be safe for concurrent use (a
+// Network calls them from one goroutine at a time); those of this package are.
 type Activation interface {
 	// Name returns the activation's name, e.g. "sigmoid".
 	Name() string
@@ -35,6 +36,8 @@ type Activation interface {
 
 // Elementwise is an activation applied to each unit separately,
 // f_j = φ(a_j), so that J_φ(a) = diag(φ'(a)) (thesis §2.1.2).
+// Implementations need not be safe for concurrent use; those of this
+// package are.
 type Elementwise interface {
 	Activation
 
@@ -56,7 +59,8 @@ var (
 	_ Activation  = Softmax{}
 )
 
-// Identity is the activation φ(a) = a.
+// Identity is the activation φ(a) = a. Values of Identity are safe for
+// concurrent use.
 type Identity struct{}
 
 // Name returns "identity".
@@ -88,7 +92,8 @@ func (Identity) Backward(dst, g, a, f *mat.Dense, idx []int) {
 }
 
 // Sigmoid is the logistic activation φ(a) = 1/(1+exp(−a)), evaluated without
-// overflow for any a, with φ' = φ(1−φ) and φ″ = φ(1−φ)(1−2φ).
+// overflow for any a, with φ' = φ(1−φ) and φ″ = φ(1−φ)(1−2φ). Values of
+// Sigmoid are safe for concurrent use.
 type Sigmoid struct{}
 
 // Name returns "sigmoid".
@@ -163,6 +168,7 @@ func softplus(a float64) float64 {
 }
 
 // Tanh is the activation φ(a) = tanh(a), with φ' = 1−φ² and φ″ = −2φ(1−φ²).
+// Values of Tanh are safe for concurrent use.
 type Tanh struct{}
 
 // Name returns "tanh".
@@ -202,7 +208,8 @@ func (Tanh) Backward(dst, g, a, f *mat.Dense, idx []int) {
 }
 
 // ReLU is the rectifier φ(a) = max(a, 0), with φ'(a) = 1 for a > 0 and 0
-// otherwise (the derivative at 0 is taken to be 0), and φ″ = 0.
+// otherwise (the derivative at 0 is taken to be 0), and φ″ = 0. Values of
+// ReLU are safe for concurrent use.
 type ReLU struct{}
 
 // Name returns "relu".
@@ -257,7 +264,8 @@ func (ReLU) Backward(dst, g, a, f *mat.Dense, idx []int) {
 // Softmax is the row-wise activation f_j = exp(a_j) / Σ_m exp(a_m),
 // evaluated after subtracting max_m a_m so that it cannot overflow. Its
 // jacobian is the symmetric matrix J = diag(f) − f fᵀ. A network accepts it
-// only on the output layer, where it pairs with CrossEntropy.
+// only on the output layer, where it pairs with CrossEntropy. Values of
+// Softmax are safe for concurrent use.
 type Softmax struct{}
 
 // Name returns "softmax".

@@ -25,6 +25,9 @@ import (
 //	a   = W h_e + b          (the record's Input is h_e, its Grad is ∇_a l)
 //	z   = BN(a)              (z = a without normalisation)
 //	h'  = φ(z)
+//
+// An Affine is not safe for concurrent use with SetNormOptions or with the
+// passes of its Network, which rewrite its buffers and record.
 type Affine struct {
 	w   *mat.Dense
 	b   *mat.VecDense

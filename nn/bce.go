@@ -28,6 +28,7 @@ var _ Loss = BinaryCrossEntropy{}
 //
 // with all operations elementwise. The predictive distribution is a product
 // of Bernoulli(f_j), which Sample draws from. It requires a Sigmoid output.
+// Values of BinaryCrossEntropy are safe for concurrent use.
 type BinaryCrossEntropy struct{}
 
 // Name returns "binary cross-entropy".

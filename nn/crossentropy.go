@@ -28,7 +28,8 @@ var _ Loss = CrossEntropy{}
 //
 // where the derivatives with respect to f treat f as unconstrained, as the
 // thesis does. The predictive distribution is categorical(f), which Sample
-// draws from as one-hot rows. It requires a Softmax output.
+// draws from as one-hot rows. It requires a Softmax output. Values of
+// CrossEntropy are safe for concurrent use.
 type CrossEntropy struct{}
 
 // Name returns "cross-entropy".

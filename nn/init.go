@@ -9,7 +9,8 @@ import (
 )
 
 // Initializer sets the initial weights and biases of one affine layer
-// (thesis §2.4.2). W is n_out × n_in.
+// (thesis §2.4.2). W is n_out × n_in. Implementations need not be safe for
+// concurrent use; those of this package are.
 type Initializer interface {
 	Init(W *mat.Dense, b *mat.VecDense, rng *rand.Rand)
 }
@@ -39,7 +40,8 @@ func (net *Network) Init(init Initializer, rng *rand.Rand) {
 // Glorot is the normalized initialization of Glorot & Bengio (2010, eq. 16)
 // in the form of thesis §2.4.2: weights drawn independently from the
 // uniform distribution of variance α/(n_in+n_out), that is on [−r, r] with
-// r = √(3α/(n_in+n_out)); biases zero.
+// r = √(3α/(n_in+n_out)); biases zero. Values of Glorot are safe for
+// concurrent use.
 type Glorot struct {
 	// Alpha is α. Zero means 2, the papers' default (r = √6/√(n_in+n_out)).
 	// Glorot & Bengio suggest 4 times more for sigmoid units; the thesis
@@ -58,7 +60,7 @@ func (g Glorot) Init(W *mat.Dense, b *mat.VecDense, rng *rand.Rand) {
 
 // He is the initialization of He et al. (2015) in the form of thesis
 // §2.4.2: weights drawn independently from the Gaussian N(0, α/n_in), as in
-// the paper; biases zero.
+// the paper; biases zero. Values of He are safe for concurrent use.
 type He struct {
 	// Alpha is α. Zero means 2, the paper's default for ReLU units.
 	Alpha float64
@@ -77,6 +79,7 @@ func (h He) Init(W *mat.Dense, b *mat.VecDense, rng *rand.Rand) {
 // of W) gets Count non-zero incoming weights, at distinct inputs chosen
 // uniformly, drawn from N(0, Std²); the other weights and the biases are
 // zero. A layer with at most Count inputs gets all its weights drawn.
+// Values of Sparse are safe for concurrent use.
 type Sparse struct {
 	// Count is the number of non-zero incoming weights per unit. Zero means
 	// 15, Martens' value.

@@ -9,7 +9,9 @@ import (
 
 // Output is the state of a network's output layer for a batch of n examples
 // with k outputs: the activation φ, the pre-activations A (the logits, n×k)
-// and the outputs F = φ(A) (n×k), the f of thesis §3.1.4.
+// and the outputs F = φ(A) (n×k), the f of thesis §3.1.4. An Output is safe
+// for concurrent use by multiple goroutines as long as none modifies it or
+// its matrices.
 type Output struct {
 	Act  Activation
 	A, F *mat.Dense
@@ -19,7 +21,8 @@ type Output struct {
 func (o Output) Dims() (n, k int) { return o.A.Dims() }
 
 // Curvature selects the matrix D that sits between the jacobians of a
-// curvature matrix J_θᵀ D J_θ.
+// curvature matrix J_θᵀ D J_θ. Values of Curvature are safe for concurrent
+// use.
 type Curvature int
 
 const (
@@ -48,7 +51,8 @@ func (c Curvature) String() string {
 // with J_a the jacobian of a with respect to the parameters.
 //
 // For the Fisher matrix the two splits give the same D_a. For the
-// Gauss–Newton matrix they differ unless the loss is quadratic.
+// Gauss–Newton matrix they differ unless the loss is quadratic. Values of
+// Split are safe for concurrent use.
 type Split int
 
 const (
@@ -88,7 +92,9 @@ func (s Split) String() string {
 // curvature matrices of chapter 3 need. All methods read an Output and an
 // n×k target matrix y (row i = example i) and panic, with a message prefixed
 // "nn: ", on shapes that disagree or on an output activation the loss cannot
-// be used with (see Check).
+// be used with (see Check). Implementations need not be safe for concurrent
+// use (a Network calls them from one goroutine at a time); those of this
+// package are.
 type Loss interface {
 	// Name returns the loss's name.
 	Name() string
@@ -140,7 +146,8 @@ type Loss interface {
 // DLogitsDiag writes into dst (length k) the diagonal of DLogits(c, s, o, y,
 // i) and reports true when D_a is diagonal for o.Act, and writes nothing
 // and reports false otherwise. It lets matrix-free curvature code keep n·k
-// numbers where DLogits writes n·k².
+// numbers where DLogits writes n·k². Implementations need not be safe for
+// concurrent use; those of this package are.
 type DiagonalLoss interface {
 	DLogitsDiag(dst []float64, c Curvature, s Split, o Output, y *mat.Dense, i int) bool
 }

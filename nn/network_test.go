@@ -288,6 +288,7 @@ func TestBackwardMC(t *testing.T) {
 // below the size (4 blocks of 64×64) from which gonum's pure-Go dgemm goes
 // parallel and allocates goroutine bookkeeping of its own.
 func TestNoAllocs(t *testing.T) {
+	testutil.SkipAllocsUnderRace(t)
 	rng := newRand(700)
 	net := NewAutoencoder([]int{20, 16, 8, 4, 8, 16, 20})
 	net.Init(Sparse{}, rng)

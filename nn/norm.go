@@ -38,6 +38,8 @@ import (
 // that the record has the usual shape, and optimizers leave it (nearly)
 // unchanged. In evaluation mode the normalisation is a fixed per-unit affine
 // map and Grad_i = γ ⊙ s ⊙ g_i (mean-only: g_i).
+//
+// Values of Norm are safe for concurrent use.
 type Norm int
 
 const (

@@ -533,6 +533,7 @@ func TestAutoencoderVariants(t *testing.T) {
 // both modes, and neither do the vector backward passes in evaluation
 // mode.
 func TestNormNoAllocs(t *testing.T) {
+	testutil.SkipAllocsUnderRace(t)
 	rng := newRand(1500)
 	sizes := []int{20, 16, 8, 4, 8, 16, 20}
 	nets := map[string]*Network{

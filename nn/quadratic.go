@@ -26,7 +26,7 @@ var _ Loss = Quadratic{}
 //	∇_a l = J_φᵀ 2(f − y)   (= 2(f − y) ⊙ φ'(a) for an elementwise φ),
 //
 // and D_a = J_φᵀ (2I) J_φ (= diag(2 φ'(a)²)) for both curvatures and both
-// splits.
+// splits. Values of Quadratic are safe for concurrent use.
 type Quadratic struct{}
 
 // Name returns "quadratic".

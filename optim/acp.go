@@ -61,6 +61,8 @@ var acpDefaults = methodDefaults{
 //
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // for checkpoints that resume exactly (see KFAC).
+//
+// An ACP is not safe for concurrent use.
 type ACP struct {
 	Rules
 	// Alpha is a fixed scale α > 0 of the output side; zero selects the

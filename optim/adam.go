@@ -34,6 +34,8 @@ const (
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // for checkpoints that resume exactly: MarshalBinary saves its settings and
 // state, UnmarshalBinary restores them into an Adam of the same settings.
+//
+// An Adam is not safe for concurrent use.
 type Adam struct {
 	// Rate is the step size η; zero means DefaultAdamRate.
 	Rate float64

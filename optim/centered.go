@@ -27,6 +27,8 @@ import (
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // for checkpoints that resume exactly: MarshalBinary saves its settings and
 // state, UnmarshalBinary restores them into a Centered of the same settings.
+//
+// A Centered is not safe for concurrent use.
 type Centered struct {
 	// Rate is the learning rate η; zero means DefaultSGDRate.
 	Rate float64

@@ -13,6 +13,7 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/optim"
 	"github.com/secondorder/secondorder/optim/optimtest"
 )
@@ -230,6 +231,7 @@ func TestOptimizersDecrease(t *testing.T) {
 // deterministic, so an update counts as allocating only if it allocates
 // again when the run is repeated.
 func TestOptimizersNoAllocs(t *testing.T) {
+	testutil.SkipAllocsUnderRace(t)
 	forEach(t, func(t *testing.T, row optimizerRow, p *optimtest.Task, fresh func() *optimtest.Task) {
 		first := stepAllocs(t, row, p)
 		if len(first) == 0 {

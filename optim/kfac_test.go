@@ -798,6 +798,7 @@ func TestKFACRankDeficientFactor(t *testing.T) {
 // TestKFACNoAllocSteadyState checks that an update between refreshes, and
 // one with a refresh, allocate nothing once the buffers exist.
 func TestKFACNoAllocSteadyState(t *testing.T) {
+	testutil.SkipAllocsUnderRace(t)
 	rng := rand.New(rand.NewPCG(9, 9))
 	layers := []*secondorder.Layer{kfRandomLayer(rng, 5, 6, 20, 10), kfRandomLayer(rng, 3, 5, 20, 10)}
 	setQuadraticRisk(layers...) // the default norm constraint reads it

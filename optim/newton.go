@@ -51,6 +51,8 @@ var newtonDefaults = methodDefaults{
 //
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // for checkpoints that resume exactly (see KFAC).
+//
+// A Newton is not safe for concurrent use.
 type Newton struct {
 	Rules
 	// MaxParams is the largest number of parameters n_out(n_in+1) of a

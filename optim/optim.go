@@ -44,13 +44,16 @@ import (
 // Optimizer updates the parameters W and B of every layer in place from the
 // layers' records. Step returns an error for a numerical failure it could not
 // recover from; a shape mismatch is a programmer error and panics.
+// Step is not safe for concurrent use: implementations keep per-layer state
+// and update the layers in place.
 type Optimizer interface {
 	Step(layers []*secondorder.Layer) error
 }
 
 // Needs declares what a method needs beyond Input, Grad, GradW and GradB, in
 // the style of gonum's optimize.Method.Needs: the caller provides what is
-// declared and nothing is assumed.
+// declared and nothing is assumed. Values of Needs are safe for concurrent
+// use.
 type Needs struct {
 	// Back: each layer's Back (and BackScale) must hold backpropagated
 	// curvature vectors (exact GN/Fisher rows or Monte-Carlo Fisher samples,
@@ -65,13 +68,16 @@ type Needs struct {
 }
 
 // Needer is implemented by optimizers that need more than gradients.
+// Implementations need not be safe for concurrent use.
 type Needer interface {
 	Needs() Needs
 }
 
 // Problem holds the optional capabilities that some methods need (see
 // Needs). They refer to the current minibatch: the caller sets them before
-// each Step, typically as closures over its network and batch.
+// each Step, typically as closures over its network and batch. A Problem is
+// safe for concurrent use only if its functions are, which closures over an
+// nn.Network are not.
 type Problem struct {
 	// Loss returns the risk (the mean loss) on the current minibatch at the
 	// layers' current W and B. Used for Levenberg–Marquardt damping

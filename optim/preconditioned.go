@@ -22,6 +22,8 @@ import (
 // block of package curvature does): each block's state is saved by its own
 // MarshalBinary and restored by the UnmarshalBinary of a new block from
 // NewBlock.
+//
+// A Preconditioned is not safe for concurrent use.
 type Preconditioned struct {
 	Rules
 	// NewBlock returns the curvature block of layer j. It is called once per

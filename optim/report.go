@@ -2,7 +2,8 @@ package optim
 
 // Report describes the state of an optimizer after its last Step. Every
 // optimizer of the package has a Report method; the fields that a method
-// does not use stay zero (NaN for Rho and ModelDecrease).
+// does not use stay zero (NaN for Rho and ModelDecrease). Values of Report
+// are safe for concurrent use.
 type Report struct {
 	// Updates is the number of updates done.
 	Updates int
@@ -31,6 +32,8 @@ type Report struct {
 }
 
 // Reporter is implemented by every optimizer of the package.
+// Implementations need not be safe for concurrent use: Report must not be
+// called concurrently with Step.
 type Reporter interface {
 	Report() Report
 }

@@ -31,6 +31,8 @@ const (
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // for checkpoints that resume exactly: MarshalBinary saves its settings and
 // state, UnmarshalBinary restores them into a RMSProp of the same settings.
+//
+// An RMSProp is not safe for concurrent use.
 type RMSProp struct {
 	// Rate is the learning rate η; zero means DefaultRMSPropRate.
 	Rate float64

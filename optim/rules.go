@@ -27,6 +27,9 @@ import (
 // that differs from the default is asked for by a flag (Undamped for
 // λ = 0); negative, NaN and infinite values are refused by Validate (except
 // NormConstraint = +Inf, which turns the constraint off).
+//
+// Values of Rules are safe for concurrent use; the optimizers that embed
+// them are not.
 type Rules struct {
 	// Rate is the learning rate η. Zero means the method's default.
 	Rate float64

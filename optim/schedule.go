@@ -4,7 +4,8 @@ import "math"
 
 // Schedule returns the factor that multiplies an optimizer's learning rate
 // at update t (t = 0 for the first update), as optax's schedules. A nil
-// Schedule is the constant 1.
+// Schedule is the constant 1. The Schedules of this package are safe for
+// concurrent use.
 type Schedule func(t int) float64
 
 // ExponentialDecay returns the schedule factor^(t/steps): the rate is

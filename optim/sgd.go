@@ -21,6 +21,8 @@ const DefaultSGDRate = 0.01
 // It implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler
 // for checkpoints that resume exactly: MarshalBinary saves its settings and
 // state, UnmarshalBinary restores them into a SGD of the same settings.
+//
+// An SGD is not safe for concurrent use.
 type SGD struct {
 	// Rate is the learning rate η; zero means DefaultSGDRate.
 	Rate float64

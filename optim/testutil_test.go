@@ -165,6 +165,7 @@ func checkTrainsHandModels(t *testing.T, rng *rand.Rand, linear, twoLayer Optimi
 // warm steps.
 func checkNoAllocs(t *testing.T, layers []*secondorder.Layer, opt Optimizer, warm int) {
 	t.Helper()
+	testutil.SkipAllocsUnderRace(t)
 	for s := 0; s < warm; s++ {
 		require.NoError(t, opt.Step(layers))
 	}

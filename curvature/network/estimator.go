@@ -18,7 +18,7 @@ import (
 // selects the D of a loss (nn.GaussNewton for table 3.I, nn.Fisher for
 // table 3.II): GGNExact and FisherExact backpropagate the square roots of
 // those D, FisherGradients and FisherEmpirical sampled or observed-target
-// gradients.
+// gradients. Values of Estimator are safe for concurrent use.
 type Estimator int
 
 const (

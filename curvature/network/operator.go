@@ -17,7 +17,7 @@ import (
 // (MulVec) or to per-layer directions (MulDirections).
 // It holds a copy of the network's forward (and backward) pass, so it stays
 // valid when the network moves on; it is the matrix at the parameters and
-// batch it was made with. Not safe for concurrent use.
+// batch it was made with. An Operator is not safe for concurrent use.
 //
 // All three are computed with Pearlmutter's (1994) R-operator: an R-forward
 // pass propagates the directional derivatives R{a_l} = J_{a_l} v (the

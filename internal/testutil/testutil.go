@@ -125,3 +125,18 @@ func ExpectPanicFrom(t testing.TB, name string, f func(), prefix, fragment strin
 		t.Errorf("%s: panic %q, want prefix %q and %q", name, msg, prefix, fragment)
 	}
 }
+
+// Race is true when the tests are built with the race detector (go test
+// -race). sync.Pool then drops items at random, so code that reuses pooled
+// workspace (gonum's mat, the calls into OpenBLAS loaded at run time)
+// allocates now and then: allocation counts mean nothing under it.
+const Race = race
+
+// SkipAllocsUnderRace skips t when it is built with the race detector, for
+// tests whose purpose is to count allocations (see Race).
+func SkipAllocsUnderRace(t testing.TB) {
+	t.Helper()
+	if Race {
+		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items)")
+	}
+}

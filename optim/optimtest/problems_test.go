@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/internal/testutil"
 	"github.com/secondorder/secondorder/nn"
 )
 
@@ -260,6 +261,7 @@ func TestParams(t *testing.T) {
 // TestNextAllocs checks that Next does not allocate at a fixed batch size,
 // so that it can sit between measured steps.
 func TestNextAllocs(t *testing.T) {
+	testutil.SkipAllocsUnderRace(t)
 	for _, p := range All(1) {
 		p.Next()
 		if a := testing.AllocsPerRun(5, p.Next); a != 0 {
