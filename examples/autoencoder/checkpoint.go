@@ -1,19 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"encoding"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/secondorder/secondorder/checkpoint"
-	"github.com/secondorder/secondorder/datasets"
-	"github.com/secondorder/secondorder/nn"
-	"github.com/secondorder/secondorder/optim"
+	"github.com/secondorder/secondorder/checkpoint/training"
 )
 
 // Checkpoints: -checkpoint DIR writes the state of the run into DIR every
@@ -38,13 +31,10 @@ import (
 //	                nnn whitening sample, minibatch order, K-FAC's
 //	                Monte-Carlo targets
 //
-// restored after the run is set up as for a fresh start (runState.restore).
+// restored after the run is set up as for a fresh start (training.State.Restore).
 // Loading refuses a resume with other flags, naming the first that
 // differs, and a checkpoint that does not match its checksums; the
 // optimizer, the Batches and the network check their own data too.
-
-// stateFiles are the files of a checkpoint of the autoencoder.
-var stateFiles = []string{"network.nn", "optimizer.bin", "batches.bin", "rng.bin"}
 
 // runFlags returns the flags that define the run, with their values as
 // given ("" for a method flag left unset): a resume must give the same
@@ -119,116 +109,7 @@ func (c config) checkCheckpointFlags() error {
 }
 
 // readCheckpoint reads and verifies the checkpoint in dir, refusing one
-// whose flags differ from flags or that lacks one of stateFiles.
+// whose flags differ from flags (see training.Read).
 func readCheckpoint(dir string, flags []checkpoint.Flag) (*checkpoint.Checkpoint, error) {
-	ck, err := checkpoint.Load(dir)
-	if errors.Is(err, checkpoint.ErrNotFound) {
-		return nil, fmt.Errorf("-checkpoint %s: no checkpoint to resume (%s is missing)", dir, filepath.Join(dir, checkpoint.ManifestName))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("-resume: %w", err)
-	}
-	var fe *checkpoint.FlagError
-	if err := ck.CheckFlags(flags); errors.As(err, &fe) {
-		if fe.Missing {
-			return nil, fmt.Errorf("-resume: the checkpoint in %s does not record -%s", dir, fe.Name)
-		}
-		show := func(v string) string {
-			if v == "" {
-				return "unset (the method's default)"
-			}
-			return v
-		}
-		return nil, fmt.Errorf("-resume: -%s is %s here, but the checkpoint in %s was made with -%s %s; resume with the same -%s",
-			fe.Name, show(fe.Value), dir, fe.Name, show(fe.Saved), fe.Name)
-	}
-	for _, name := range stateFiles {
-		if _, ok := ck.Files[name]; !ok {
-			return nil, fmt.Errorf("-resume: %s: %w: no %s", ck.Dir(dir), checkpoint.ErrCorrupt, name)
-		}
-	}
-	return ck, nil
-}
-
-// runState is what a checkpoint saves and restores: the network, the
-// optimizer, the minibatch iterator and the random source.
-type runState struct {
-	net     *nn.Network
-	opt     optimizer
-	batches *datasets.Batches
-	src     *rand.PCG
-}
-
-// files returns the state files of s.
-func (s runState) files() (map[string][]byte, error) {
-	var net bytes.Buffer
-	if err := s.net.Save(&net); err != nil {
-		return nil, err
-	}
-	m, ok := s.opt.(encoding.BinaryMarshaler)
-	if !ok {
-		return nil, fmt.Errorf("the optimizer %T cannot be saved", s.opt)
-	}
-	opt, err := m.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	batches, err := s.batches.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	src, err := s.src.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	return map[string][]byte{"network.nn": net.Bytes(), "optimizer.bin": opt, "batches.bin": batches, "rng.bin": src}, nil
-}
-
-// restore sets s from ck, read from dir.
-func (s runState) restore(dir string, ck *checkpoint.Checkpoint) error {
-	fail := func(name string, err error, corrupt bool) error {
-		path := filepath.Join(ck.Dir(dir), name)
-		if corrupt {
-			return fmt.Errorf("-resume: %s: %w: %w", path, checkpoint.ErrCorrupt, err)
-		}
-		return fmt.Errorf("-resume: %s: %w", path, err)
-	}
-	if err := s.net.Load(bytes.NewReader(ck.Files["network.nn"])); err != nil {
-		return fail("network.nn", err, errors.Is(err, nn.ErrFormat))
-	}
-	u, ok := s.opt.(encoding.BinaryUnmarshaler)
-	if !ok {
-		return fmt.Errorf("-resume: the optimizer %T cannot be restored", s.opt)
-	}
-	if err := u.UnmarshalBinary(ck.Files["optimizer.bin"]); err != nil {
-		return fail("optimizer.bin", err, errors.Is(err, optim.ErrCorruptCheckpoint))
-	}
-	if err := s.batches.UnmarshalBinary(ck.Files["batches.bin"]); err != nil {
-		return fail("batches.bin", err, errors.Is(err, optim.ErrCorruptCheckpoint))
-	}
-	if err := s.src.UnmarshalBinary(ck.Files["rng.bin"]); err != nil {
-		return fail("rng.bin", err, true)
-	}
-	return nil
-}
-
-// checkpointer writes the checkpoints of a run into dir.
-type checkpointer struct {
-	dir     string
-	flags   []checkpoint.Flag
-	savedAt int // updates of the last checkpoint written or resumed, -1 for none
-}
-
-// save writes the checkpoint of s after the given updates and training
-// time.
-func (cp *checkpointer) save(s runState, updates int, trained time.Duration) error {
-	files, err := s.files()
-	if err == nil {
-		err = checkpoint.Save(cp.dir, &checkpoint.Checkpoint{Updates: updates, Trained: trained, Flags: cp.flags, Files: files})
-	}
-	if err != nil {
-		return fmt.Errorf("-checkpoint %s: writing the checkpoint of update %d: %w", cp.dir, updates, err)
-	}
-	cp.savedAt = updates
-	return nil
+	return training.Read(dir, flags, "the method's default")
 }

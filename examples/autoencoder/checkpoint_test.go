@@ -8,18 +8,16 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/secondorder/secondorder/checkpoint"
+	"github.com/secondorder/secondorder/checkpoint/training"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
-	"github.com/secondorder/secondorder/optim"
 )
 
 // smallMNIST returns the first 700 training and 500 test images of MNIST:
@@ -117,7 +115,7 @@ func TestCheckpointResumeExact(t *testing.T) {
 			if a.Updates != 40 || b.Updates != 40 {
 				t.Errorf("checkpoints at updates %d and %d, want 40", a.Updates, b.Updates)
 			}
-			for _, name := range stateFiles {
+			for _, name := range training.StateFiles() {
 				if !bytes.Equal(a.Files[name], b.Files[name]) {
 					t.Errorf("%s after 40 updates differs from that after 20 + 20", name)
 				}
@@ -276,65 +274,5 @@ func TestCheckpointRefusesBadFlags(t *testing.T) {
 	}
 	if msg := stderr.String(); !strings.HasPrefix(msg, "autoencoder: -checkpoint ") || strings.Count(msg, "\n") != 1 || stdout.Len() > 0 {
 		t.Errorf("stdout %q, stderr %q: want nothing, and one line", stdout.String(), msg)
-	}
-}
-
-// TestCheckpointInterruptedSave checks that the leftovers of a save killed
-// before its manifest (a temporary directory, a next generation, a
-// temporary manifest) leave the previous checkpoint in force, and that the
-// next save replaces and removes them.
-func TestCheckpointInterruptedSave(t *testing.T) {
-	dir := t.TempDir()
-	c := parse(t, "-arch", "784-16-784", "-updates", "1")
-	src := rand.NewPCG(1, 2)
-	net := nn.NewAutoencoder([]int{4, 2, 4})
-	s := runState{net: net, opt: &optim.SGD{Rate: 0.1}, batches: datasets.NewBatches(10, rand.New(src), datasets.BatchConfig{Size: 5}), src: src}
-	s.batches.Next()
-	cp := &checkpointer{dir: dir, flags: c.runFlags(), savedAt: -1}
-	if err := cp.save(s, 3, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{".tmp-123", "g000002"} {
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name, "network.nn"), []byte("half"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".manifest.tmp-456"), []byte("half"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ck, err := readCheckpoint(dir, c.runFlags())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ck.Generation != 1 || ck.Updates != 3 || ck.Trained != time.Second {
-		t.Errorf("checkpoint of generation %d, %d updates, %v; want 1, 3, 1s", ck.Generation, ck.Updates, ck.Trained)
-	}
-	s.batches.Next()
-	src.Uint64()
-	if err := cp.save(s, 4, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if ck, err = readCheckpoint(dir, c.runFlags()); err != nil || ck.Generation != 2 || ck.Updates != 4 {
-		t.Fatalf("after the next save: %+v, %v", ck, err)
-	}
-	entries, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if got := strings.Join(names, " "); got != "g000002 manifest" {
-		t.Errorf("directory holds %s, want g000002 manifest", got)
-	}
-	// The restored state is the saved one.
-	src2 := rand.NewPCG(0, 0)
-	s2 := runState{net: nn.NewAutoencoder([]int{4, 2, 4}), opt: &optim.SGD{Rate: 0.1}, batches: datasets.NewBatches(10, rand.New(src2), datasets.BatchConfig{Size: 5}), src: src2}
-	if err := s2.restore(dir, ck); err != nil {
-		t.Fatal(err)
-	}
-	if src.Uint64() != src2.Uint64() || s2.batches.Batch() != s.batches.Batch() {
-		t.Error("restored random source or batches differ from the saved ones")
 	}
 }

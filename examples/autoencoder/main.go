@@ -65,6 +65,7 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/checkpoint"
+	"github.com/secondorder/secondorder/checkpoint/training"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
 	"gonum.org/v1/gonum/mat"
@@ -369,14 +370,14 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	src := rand.NewPCG(c.seed, 0x5ec0)
 	rng := rand.New(src)
 	var resumed *checkpoint.Checkpoint
-	var ckpt *checkpointer
+	var ckpt *training.Writer
 	if c.checkpoint != "" {
-		ckpt = &checkpointer{dir: c.checkpoint, flags: c.runFlags(), savedAt: -1}
+		ckpt = &training.Writer{Dir: c.checkpoint, Flags: c.runFlags(), SavedAt: -1}
 		if c.resume {
-			if resumed, err = readCheckpoint(c.checkpoint, ckpt.flags); err != nil {
+			if resumed, err = readCheckpoint(c.checkpoint, ckpt.Flags); err != nil {
 				return sum, err
 			}
-			ckpt.savedAt = resumed.Updates
+			ckpt.SavedAt = resumed.Updates
 		} else if err := os.MkdirAll(c.checkpoint, 0o755); err != nil {
 			return sum, fmt.Errorf("-checkpoint: %w", err)
 		}
@@ -404,13 +405,13 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	}
 
 	batches := datasets.NewBatches(nTrain, rng, datasets.BatchConfig{Size: c.batch})
-	state := runState{net: net, opt: tr.opt, batches: batches, src: src}
+	state := training.State{Net: net, Optimizer: tr.opt, Batches: batches, Source: src}
 	updates := 0
 	var trained time.Duration
 	if resumed != nil {
 		// Everything above ran as in the interrupted run (the same draws
 		// from src); now the saved state replaces it.
-		if err := state.restore(c.checkpoint, resumed); err != nil {
+		if err := state.Restore(c.checkpoint, resumed); err != nil {
 			return sum, err
 		}
 		updates = resumed.Updates
@@ -514,7 +515,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 			}
 		}
 		if ckpt != nil && updates%c.checkpointEvery == 0 {
-			if err := ckpt.save(state, updates, trained); err != nil {
+			if err := ckpt.Save(state, updates, trained); err != nil {
 				return sum, err
 			}
 		}
@@ -524,8 +525,8 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 			return sum, err
 		}
 	}
-	if ckpt != nil && ckpt.savedAt != updates {
-		if err := ckpt.save(state, updates, trained); err != nil {
+	if ckpt != nil && ckpt.SavedAt != updates {
+		if err := ckpt.Save(state, updates, trained); err != nil {
 			return sum, err
 		}
 	}

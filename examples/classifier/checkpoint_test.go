@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/secondorder/checkpoint"
+	"github.com/secondorder/secondorder/checkpoint/training"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
 	"gonum.org/v1/gonum/mat"
@@ -121,7 +122,7 @@ func TestCheckpointResumeExact(t *testing.T) {
 			if a.Updates != 30 || b.Updates != 30 {
 				t.Errorf("checkpoints at updates %d and %d, want 30", a.Updates, b.Updates)
 			}
-			for _, name := range stateFiles {
+			for _, name := range training.StateFiles() {
 				if !bytes.Equal(a.Files[name], b.Files[name]) {
 					t.Errorf("%s after 30 updates differs from that after 15 + 15", name)
 				}
