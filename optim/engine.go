@@ -143,6 +143,9 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 		if err := checkFinite(d.name, j, l, stats, true, stats && d.needsBack); err != nil {
 			return false, err
 		}
+		if err := l.CheckGradScale(); err != nil {
+			return false, fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", d.name, j, err)
+		}
 		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || !finiteSquaresDense(l.Input)) {
 			// Ā = E[h̃h̃ᵀ] or G = E[ggᵀ] would overflow and stay infinite.
 			return false, fmt.Errorf("optim: %s: layer %d: Input or Back has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)

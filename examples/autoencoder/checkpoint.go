@@ -79,8 +79,8 @@ func (c config) runFlags() []checkpoint.Flag {
 
 // checkCheckpointFlags validates -checkpoint, -checkpoint-every and
 // -resume before any data is loaded; with -resume it reads and verifies
-// the checkpoint.
-func (c config) checkCheckpointFlags() error {
+// the checkpoint, kept in c.resumed.
+func (c *config) checkCheckpointFlags() error {
 	if c.checkpoint == "" {
 		switch {
 		case c.resume:
@@ -97,7 +97,8 @@ func (c config) checkCheckpointFlags() error {
 		return errors.New("-checkpoint cannot be combined with -figure")
 	}
 	if c.resume {
-		_, err := readCheckpoint(c.checkpoint, c.runFlags())
+		var err error
+		c.resumed, err = readCheckpoint(c.checkpoint, c.runFlags())
 		return err
 	}
 	if ok, err := checkpoint.Exists(c.checkpoint); err != nil {

@@ -115,6 +115,9 @@ type config struct {
 	checkpointEvery    int
 	checkpointEverySet bool
 	resume             bool
+	// resumed is the checkpoint that check read and verified for
+	// -resume, so that the run does not read it again.
+	resumed *checkpoint.Checkpoint
 }
 
 func main() {
@@ -212,8 +215,9 @@ func run(c config, w io.Writer) (summary, error) {
 	return train(c, data, w, c.out)
 }
 
-// check validates the settings before any data is loaded.
-func (c config) check() error {
+// check validates the settings before any data is loaded; with -resume it
+// keeps the checkpoint it read in c.resumed.
+func (c *config) check() error {
 	if c.batch <= 0 {
 		return fmt.Errorf("-batch must be positive, got %d", c.batch)
 	}
@@ -265,13 +269,13 @@ func (c config) check() error {
 	}
 	if c.figure != "" {
 		for _, e := range figures[c.figure] {
-			if _, err := newTrainer(e.config(c), rand.New(rand.NewPCG(0, 0))); err != nil {
+			if _, err := newTrainer(e.config(*c), rand.New(rand.NewPCG(0, 0))); err != nil {
 				return fmt.Errorf("figure %s, %s: %w", c.figure, e.label, err)
 			}
 		}
 		return nil
 	}
-	_, err := newTrainer(c, rand.New(rand.NewPCG(0, 0)))
+	_, err := newTrainer(*c, rand.New(rand.NewPCG(0, 0)))
 	return err
 }
 
@@ -374,9 +378,7 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 	if c.checkpoint != "" {
 		ckpt = &training.Writer{Dir: c.checkpoint, Flags: c.runFlags(), SavedAt: -1}
 		if c.resume {
-			if resumed, err = readCheckpoint(c.checkpoint, ckpt.Flags); err != nil {
-				return sum, err
-			}
+			resumed = c.resumed // read and verified by c.check
 			ckpt.SavedAt = resumed.Updates
 		} else if err := os.MkdirAll(c.checkpoint, 0o755); err != nil {
 			return sum, fmt.Errorf("-checkpoint: %w", err)

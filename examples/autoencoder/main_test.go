@@ -390,7 +390,8 @@ func TestTimeLimitFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"-log-every", "1s", "-log-updates", "5"}, io.Discard); err == nil {
 		t.Error("-log-every with -log-updates accepted")
 	}
-	if err := parse(t, "-log-updates", "-1").check(); err == nil || !strings.Contains(err.Error(), "-log-updates") {
+	c := parse(t, "-log-updates", "-1")
+	if err := c.check(); err == nil || !strings.Contains(err.Error(), "-log-updates") {
 		t.Errorf("-log-updates -1: %v", err)
 	}
 }

@@ -198,7 +198,7 @@ func acpTrainer(c config, opt *optim.ACP) (*trainer, error) {
 	}
 	return &trainer{
 		label: fmt.Sprintf("acp lr=%g momentum=%g damping=%g norm-constraint=%g (relative) alpha=%s period=%d",
-			opt.Rate, opt.Momentum, opt.Damping, normConstraint(opt.Rules), alpha, opt.InversePeriod),
+			opt.Rate, opt.Momentum, opt.Damping, opt.NormConstraint, alpha, opt.InversePeriod),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -227,7 +227,7 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 	}
 	return &trainer{
 		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d fisher=monte-carlo on %s examples per batch",
-			opt.Rate, opt.Momentum, opt.Damping, normConstraint(opt.Rules), opt.InversePeriod, stats),
+			opt.Rate, opt.Momentum, opt.Damping, opt.NormConstraint, opt.InversePeriod, stats),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -326,7 +326,7 @@ func newNewton(c config, _ *rand.Rand) (*trainer, error) {
 	back := &network.Backprop{Estimator: network.GGNExact, Examples: newtonSub}
 	return &trainer{
 		label: fmt.Sprintf("block-diagonal newton lr=%g damping=%g (relative) norm-constraint=%g (relative), exact GN blocks on %d examples per batch",
-			opt.Rate, opt.Damping, normConstraint(opt.Rules), newtonSub),
+			opt.Rate, opt.Damping, opt.NormConstraint, newtonSub),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -370,16 +370,7 @@ func curvatureRules(c config, eta, mu, lambda float64, period int) optim.Rules {
 		Nesterov:       c.nesterov,
 		Damping:        c.damping.or(lambda),
 		Undamped:       c.undamped(),
-		NormConstraint: c.trust.or(0),
+		NormConstraint: c.trust.or(optim.DefaultNormConstraint),
 		InversePeriod:  c.period.or(period),
 	}
-}
-
-// normConstraint returns the norm constraint that r gives its optimizer,
-// relative to the risk.
-func normConstraint(r optim.Rules) float64 {
-	if r.NormConstraint == 0 {
-		return optim.DefaultNormConstraint
-	}
-	return r.NormConstraint
 }

@@ -60,8 +60,8 @@ func (c config) runFlags() []checkpoint.Flag {
 
 // checkCheckpointFlags validates -checkpoint, -checkpoint-every and
 // -resume before any data is loaded; with -resume it reads and verifies
-// the checkpoint.
-func (c config) checkCheckpointFlags() error {
+// the checkpoint, kept in c.resumed.
+func (c *config) checkCheckpointFlags() error {
 	if c.checkpoint == "" {
 		switch {
 		case c.resume:
@@ -75,7 +75,8 @@ func (c config) checkCheckpointFlags() error {
 		return fmt.Errorf("-checkpoint-every %d: want ≥ 1", c.checkpointEvery)
 	}
 	if c.resume {
-		_, err := readCheckpoint(c.checkpoint, c.runFlags())
+		var err error
+		c.resumed, err = readCheckpoint(c.checkpoint, c.runFlags())
 		return err
 	}
 	if ok, err := checkpoint.Exists(c.checkpoint); err != nil {

@@ -107,6 +107,9 @@ type config struct {
 	checkpointEvery    int
 	checkpointEverySet bool
 	resume             bool
+	// resumed is the checkpoint that check read and verified for
+	// -resume, so that the run does not read it again.
+	resumed *checkpoint.Checkpoint
 }
 
 func main() {
@@ -202,8 +205,9 @@ func run(c config, w io.Writer) (summary, error) {
 	return train(c, data, w)
 }
 
-// check validates the settings before any data is loaded.
-func (c config) check() error {
+// check validates the settings before any data is loaded; with -resume it
+// keeps the checkpoint it read in c.resumed.
+func (c *config) check() error {
 	if c.batch <= 0 {
 		return fmt.Errorf("-batch must be positive, got %d", c.batch)
 	}
@@ -243,7 +247,7 @@ func (c config) check() error {
 	if _, _, err := newNetwork(sizes, c.act); err != nil {
 		return err
 	}
-	_, err = newTrainer(c, rand.New(rand.NewPCG(0, 0)))
+	_, err = newTrainer(*c, rand.New(rand.NewPCG(0, 0)))
 	return err
 }
 
@@ -329,9 +333,7 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 	if c.checkpoint != "" {
 		ckpt = &training.Writer{Dir: c.checkpoint, Flags: c.runFlags(), SavedAt: -1}
 		if c.resume {
-			if resumed, err = readCheckpoint(c.checkpoint, ckpt.Flags); err != nil {
-				return sum, err
-			}
+			resumed = c.resumed // read and verified by c.check
 			ckpt.SavedAt = resumed.Updates
 		} else if err := os.MkdirAll(c.checkpoint, 0o755); err != nil {
 			return sum, fmt.Errorf("-checkpoint: %w", err)
