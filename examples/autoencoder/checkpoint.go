@@ -68,6 +68,7 @@ func (c config) runFlags() []checkpoint.Flag {
 		{Name: "damping", Value: of(c.damping)},
 		{Name: "norm-constraint", Value: of(c.trust)},
 		{Name: "stats-batch", Value: oi(c.statsBatch)},
+		{Name: "stats-period", Value: oi(c.statsPeriod)},
 		{Name: "auto-rate", Value: strconv.FormatBool(c.autoRate)},
 		{Name: "adapt-damping", Value: strconv.FormatBool(c.adaptDamping)},
 		{Name: "alpha", Value: of(c.alpha)},

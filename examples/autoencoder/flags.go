@@ -84,6 +84,7 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	fs.Var(&c.damping, "damping", "Tikhonov damping `λ` ≥ 0 of acp (absolute), kfac and newton (relative), 0 for none"+methodDefault)
 	fs.Var(&c.trust, "norm-constraint", "kfac, acp, newton: trust region `C` > 0 relative to the risk, η² ∇ᵀU ≤ C R; +Inf for none"+methodDefault)
 	fs.Var(&c.statsBatch, "stats-batch", "kfac: examples of each batch whose Monte-Carlo Fisher vectors build the factors (Martens & Grosse's τ1 sub-batch), ≥ 1"+methodDefault)
+	fs.Var(&c.statsPeriod, "stats-period", "kfac: updates `N` ≥ 1 between updates of the factors' statistics (Martens & Grosse's T1); the Monte-Carlo backward pass runs only on those"+methodDefault)
 	fs.BoolVar(&c.autoRate, "auto-rate", false, "kfac: choose the rate and momentum of every update from the exact quadratic model (Martens & Grosse §7; two Gauss–Newton products per update)")
 	fs.BoolVar(&c.adaptDamping, "adapt-damping", false, "kfac: Levenberg–Marquardt adaptation of the damping (Martens & Grosse §6.5; a loss evaluation per update)")
 	fs.Var(&c.alpha, "alpha", "fixed output-side scale `α` > 0 of acp and acp-fixed (default: acp the max-squared-gradient heuristic, acp-fixed 1)")
@@ -152,6 +153,8 @@ func (c config) checkMethodFlags() error {
 		return fmt.Errorf("-norm-constraint %g: want > 0, +Inf for none (leave it out for the method's default)", c.trust.val)
 	case c.statsBatch.set && c.statsBatch.val < 1:
 		return fmt.Errorf("-stats-batch %d: want ≥ 1 (leave it out for the method's default)", c.statsBatch.val)
+	case c.statsPeriod.set && c.statsPeriod.val < 1:
+		return fmt.Errorf("-stats-period %d: want ≥ 1 (leave it out for the method's default)", c.statsPeriod.val)
 	case c.period.set && c.period.val < 1:
 		return fmt.Errorf("-period %d: want ≥ 1 (leave -period out for the method's default)", c.period.val)
 	case c.whitenEps.set && (!(c.whitenEps.val >= 0) || math.IsInf(c.whitenEps.val, 1)):
@@ -179,6 +182,7 @@ func (c config) methodFlags() string {
 	add("damping", c.damping.set, c.damping.val)
 	add("norm-constraint", c.trust.set, c.trust.val)
 	add("stats-batch", c.statsBatch.set, c.statsBatch.val)
+	add("stats-period", c.statsPeriod.set, c.statsPeriod.val)
 	add("alpha", c.alpha.set, c.alpha.val)
 	add("period", c.period.set, c.period.val)
 	add("whiten-eps", c.whitenEps.set, c.whitenEps.val)

@@ -96,6 +96,7 @@ type config struct {
 	damping      optional[float64]
 	trust        optional[float64] // -norm-constraint
 	statsBatch   optional[int]
+	statsPeriod  optional[int]
 	autoRate     bool
 	adaptDamping bool
 	alpha        optional[float64]

@@ -163,6 +163,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"alpha zero", []string{"-opt", "acp", "-alpha", "0"}, "-alpha 0"},
 		{"alpha negative", []string{"-opt", "acp-fixed", "-alpha", "-2"}, "optim: ACP: Alpha=-2"},
 		{"period", []string{"-opt", "kfac", "-period", "0"}, "-period 0"},
+		{"stats-period", []string{"-opt", "kfac", "-stats-period", "0"}, "-stats-period 0"},
 		{"whiten-eps", []string{"-opt", "nnn", "-whiten-eps", "-1"}, "-whiten-eps -1"},
 		{"max-params", []string{"-opt", "newton", "-max-params", "0"}, "-max-params 0"},
 		{"newton too large", []string{"-opt", "newton"}, "-max-params 5000"},
@@ -268,7 +269,7 @@ func TestMethodDefaults(t *testing.T) {
 		"centered":  {settings{lr: 0.1, momentum: 0.9}, "centered lr=0.1 momentum=0.9"},
 		"acp":       {settings{lr: 0.1, momentum: 0.9, damping: 3, period: 20}, "acp lr=0.1 momentum=0.9 damping=3 norm-constraint=0.001 (relative) alpha=max squared gradient period=20"},
 		"acp-fixed": {settings{lr: 0.3, momentum: 0.9, damping: 10, alpha: 1, period: 20}, "acp lr=0.3 momentum=0.9 damping=10 norm-constraint=0.001 (relative) alpha=1 period=20"},
-		"kfac":      {settings{lr: 1, damping: 0.1, period: 20}, "kfac lr=1 momentum=0 damping=0.1 (relative) norm-constraint=0.001 (relative) inverse-period=20 fisher=monte-carlo on all examples per batch"},
+		"kfac":      {settings{lr: 1, damping: 0.1, period: 20}, "kfac lr=1 momentum=0 damping=0.1 (relative) norm-constraint=0.001 (relative) inverse-period=20 stats-period=1 fisher=monte-carlo on all examples per batch"},
 		"nnn":       {settings{lr: 0.1}, "nnn (whitened layers, ε=100 relative, sgd lr=0.1 momentum=0, refresh every 100 updates)"},
 		"newton":    {settings{lr: 1, damping: 0.1}, "block-diagonal newton lr=1 damping=0.1 (relative) norm-constraint=0.001 (relative), exact GN blocks on 10 examples per batch"},
 	}

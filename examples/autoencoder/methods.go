@@ -219,6 +219,7 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 		return nil, err
 	}
 	opt := &optim.KFAC{Rules: curvatureRules(c, 1, 0, 0.1, 20)}
+	opt.StatsPeriod = c.statsPeriod.or(0)
 	opt.AutoRate, opt.AdaptDamping = c.autoRate, c.adaptDamping
 	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng, Examples: c.statsBatch.or(0)}
 	stats := "all"
@@ -226,8 +227,8 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 		stats = fmt.Sprint(back.Examples)
 	}
 	return &trainer{
-		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d fisher=monte-carlo on %s examples per batch",
-			opt.Rate, opt.Momentum, opt.Damping, opt.NormConstraint, opt.InversePeriod, stats),
+		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d stats-period=%d fisher=monte-carlo on %s examples per batch",
+			opt.Rate, opt.Momentum, opt.Damping, opt.NormConstraint, opt.InversePeriod, max(opt.StatsPeriod, 1), stats),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
