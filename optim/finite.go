@@ -12,7 +12,8 @@ import (
 
 // checkFinite returns an error naming the first field of layer j's record
 // that holds a NaN or an Inf: the gradients always, and Input, Grad, Back
-// and BackScale when the method reads them at this update.
+// and BackScale when the method reads them at this update; and a BackScale
+// that is negative or +Inf, as such.
 func checkFinite(name string, j int, l *secondorder.Layer, input, grad, back bool) error {
 	bad := func(field string) error {
 		return fmt.Errorf("optim: %s: layer %d: %s holds NaN or Inf; parameters left unchanged", name, j, field)
@@ -28,8 +29,10 @@ func checkFinite(name string, j int, l *secondorder.Layer, input, grad, back boo
 		return bad("Input")
 	case back && l.Back != nil && !finiteDense(l.Back):
 		return bad("Back")
-	case back && !finiteNonNeg(l.BackScale):
+	case back && math.IsNaN(l.BackScale):
 		return bad("BackScale")
+	case back && !finiteNonNeg(l.BackScale):
+		return fmt.Errorf("optim: %s: layer %d: BackScale = %g, want finite and ≥ 0 (zero for 1/n); parameters left unchanged", name, j, l.BackScale)
 	}
 	for _, p := range l.Extra {
 		if !finiteVec(p.Grad) {
