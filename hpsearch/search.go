@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 )
@@ -172,7 +173,11 @@ func trialRand(seed uint64, index int) *rand.Rand {
 // of Search.
 //
 // Search returns an error without running anything when the settings are
-// invalid, Init fails, or Settings.History does not fit the space. It panics
+// invalid, Init fails, or Settings.History does not fit the space or, for
+// its trial 0 (proposed from the seed alone, before any result), is not the
+// point that m proposes with this Seed: a history of another seed or method
+// (two methods that propose the same first point, as Random and Biased do,
+// cannot be told apart). It panics
 // if s, f or m is nil.
 func Search(ctx context.Context, s *Space, f Objective, m Method, settings *Settings) (*Result, error) {
 	if s == nil || f == nil || m == nil {
@@ -213,6 +218,15 @@ func Search(ctx context.Context, s *Space, f Objective, m Method, settings *Sett
 		done = append(done, t)
 	}
 	sort.Slice(done, func(a, b int) bool { return done[a].Index < done[b].Index })
+	if len(done) > 0 && done[0].Index == 0 {
+		// Experiment 0 is proposed before any result, from the seed
+		// alone, in every run of a search: proposing it again tells a
+		// history of another seed or method.
+		p := m.Propose(0, nil, trialRand(set.Seed, 0))
+		if !slices.Equal(p.values, done[0].Point.values) {
+			return nil, fmt.Errorf("hpsearch: history trial 0 is %v, but this method proposes %v with seed %d: the history comes from a search with another seed or method", done[0].Point, p, set.Seed)
+		}
+	}
 	var queue []int
 	for i := range n {
 		if !seen[i] {

@@ -200,3 +200,41 @@ func TestSearchErrors(t *testing.T) {
 		t.Fatalf("failing recorder: error %v, %d trials", err, len(res.History))
 	}
 }
+
+// TestResumeOtherSeedOrMethod resumes a recorded random search with the
+// same settings (accepted), another seed and another method (refused
+// before any experiment runs), and a history without trial 0 (not
+// checkable, accepted).
+func TestResumeOtherSeedOrMethod(t *testing.T) {
+	s := bowlSpace(t)
+	first, err := Search(context.Background(), s, bowl, &Random{}, &Settings{Budget: 4, Workers: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := first.History[:2]
+	for _, tc := range []struct {
+		name string
+		m    Method
+		seed uint64
+		hist []Trial
+		ok   bool
+	}{
+		{"same", &Random{}, 3, hist, true},
+		{"biased, same seed", &Biased{}, 3, hist, true},
+		{"other seed", &Random{}, 4, hist, false},
+		{"grid", &Grid{Counts: []int{2, 2}}, 3, hist, false},
+		{"no trial 0", &Random{}, 4, first.History[1:2], true},
+	} {
+		ran := 0
+		f := func(ctx context.Context, p Point) (float64, error) { ran++; return bowl(ctx, p) }
+		_, err := Search(context.Background(), s, f, tc.m, &Settings{Budget: 4, Workers: 1, Seed: tc.seed, History: tc.hist})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "another seed or method")):
+			t.Errorf("%s: error %v, want one naming another seed or method", tc.name, err)
+		case !tc.ok && ran > 0:
+			t.Errorf("%s: %d experiments ran before the refusal", tc.name, ran)
+		}
+	}
+}
