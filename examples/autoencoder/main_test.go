@@ -64,7 +64,7 @@ var mnist = sync.OnceValues(func() (*datasets.MNIST, error) { return datasets.Lo
 func TestRunSmallNet(t *testing.T) {
 	needMNIST(t)
 	dir := t.TempDir()
-	c := parse(t, "-arch", "784-64-16-64-784", "-updates", "60", "-time", "0", "-out", dir, "-eval", "500", "-log-every", "1h")
+	c := parse(t, "-arch", "784-64-16-64-784", "-updates", "60", "-time", "0", "-out", dir, "-eval", "500", "-log-every", "1h", "-final-eval", "3000")
 	var out bytes.Buffer
 	sum, err := run(c, &out)
 	if err != nil {
@@ -74,6 +74,9 @@ func TestRunSmallNet(t *testing.T) {
 	last := lines[len(lines)-1]
 	if !regexp.MustCompile(`^final: updates=60 seconds=[0-9.]+ train_err=[0-9.]+ test_err=[0-9.]+$`).MatchString(last) {
 		t.Errorf("last line %q does not have the final: form", last)
+	}
+	if !strings.Contains(out.String(), "evaluating on the first 3000 train and 3000 test images (-final-eval) (6000 images)...") {
+		t.Errorf("output does not announce the -final-eval subset:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "sgd lr=0.01 momentum=0.9 nesterov=false") {
 		t.Errorf("output does not name SGD with its defaults:\n%s", out.String())
@@ -300,6 +303,9 @@ func TestFlagsHelp(t *testing.T) {
 	if _, err := parseFlags([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v, want flag.ErrHelp", err)
 	}
+	if !strings.HasPrefix(out.String(), "autoencoder trains the deep autoencoder") {
+		t.Errorf("-h does not start with what the program does:\n%s", out.String())
+	}
 	for _, name := range []string{"lr", "momentum", "damping", "period"} {
 		if !regexp.MustCompile(`(?m)^  -` + name + ` .*\n.*\(default: the method's; see README\)$`).MatchString(out.String()) {
 			t.Errorf("-h does not say -%s defaults to the method's:\n%s", name, out.String())
@@ -319,7 +325,7 @@ func TestFlagsHelp(t *testing.T) {
 }
 
 // TestMainExitStatus runs the command in a subprocess with invalid
-// settings: it must exit with status 1 after one line on stderr, no stack
+// settings: it must exit with status 2 after one line on stderr, no stack
 // trace, and print nothing on stdout (MNIST was not loaded).
 func TestMainExitStatus(t *testing.T) {
 	for _, args := range []string{"-lr -1", "-momentum 1.5", "-opt kfac -damping -1", "-opt acp -momentum 0 -period 0"} {
@@ -330,8 +336,8 @@ func TestMainExitStatus(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("exit: %v, want status 1; stderr:\n%s", err, stderr.String())
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2; stderr:\n%s", err, stderr.String())
 			}
 			msg := stderr.String()
 			if !strings.HasPrefix(msg, "autoencoder: ") || strings.Count(msg, "\n") != 1 || strings.Contains(msg, "goroutine") {
@@ -504,5 +510,32 @@ func TestLogUpdatesReproducible(t *testing.T) {
 	}
 	if a, b := strings.Join(logs[0], "\n"), strings.Join(logs[1], "\n"); a != b {
 		t.Errorf("logs without seconds differ:\n%s\n---\n%s", a, b)
+	}
+}
+
+// TestProgress checks the progress lines of a long evaluation: none in
+// its first progressEvery, then at most one per progressEvery with the
+// count and an estimate of the time left, none once done.
+func TestProgress(t *testing.T) {
+	var b strings.Builder
+	p := progress{w: &b, label: "evaluating", total: 100, start: time.Now()}
+	p.add(10)
+	if b.Len() > 0 {
+		t.Fatalf("progress within %v: %q", progressEvery, b.String())
+	}
+	p.start = time.Now().Add(-10 * time.Second)
+	p.add(15)
+	p.add(5)
+	p.start = time.Now().Add(-20 * time.Second)
+	p.last = time.Now().Add(-2 * progressEvery)
+	p.add(70)
+	if got, want := b.String(), "  evaluating: 25 of 100 images in 10s, about 30s left\n"; got != want {
+		t.Errorf("progress %q, want %q", got, want)
+	}
+	// Without a writer (progress off) add only counts.
+	q := progress{total: 10, start: time.Now().Add(-time.Hour)}
+	q.add(1)
+	if q.done != 1 {
+		t.Errorf("done %d, want 1", q.done)
 	}
 }

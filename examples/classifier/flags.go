@@ -68,6 +68,17 @@ func newFlagSet(c *config, output io.Writer) *flag.FlagSet {
 	*c = config{}
 	fs := flag.NewFlagSet("classifier", flag.ContinueOnError)
 	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `classifier trains an MNIST classifier (an MLP with softmax and cross-entropy,
+-arch) with any optimizer of the library at its zero value (-opt), prints the
+test loss and accuracy as it goes and ends with a line
+  final: updates=N seconds=S train_loss=L test_loss=T test_acc=A%
+A template to copy for a classifier of your own.
+
+Usage: go run ./examples/classifier [flags]
+`)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.arch, "arch", "784-100-10", "layer sizes; the first must be 784 (pixels) and the last 10 (classes)")
 	fs.StringVar(&c.act, "act", "relu", "activation of the hidden layers: relu (He initialisation) or tanh (Glorot)")
 	fs.IntVar(&c.updates, "updates", 0, "stop after this many updates (0: no limit); with -time, whichever comes first")

@@ -110,6 +110,9 @@ type config struct {
 	// resumed is the checkpoint that check read and verified for
 	// -resume, so that the run does not read it again.
 	resumed *checkpoint.Checkpoint
+	// checked records that check accepted the settings, so that run does
+	// not check them again.
+	checked bool
 }
 
 func main() {
@@ -119,6 +122,12 @@ func main() {
 	}
 	if err != nil {
 		// The flag package has printed the error and the usage.
+		os.Exit(2)
+	}
+	// Invalid settings exit with status 2, as flag errors do, before any
+	// data is loaded; a failure of the run itself with status 1.
+	if err := c.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "classifier:", err)
 		os.Exit(2)
 	}
 	if _, err := run(c, os.Stdout); err != nil {
@@ -194,7 +203,7 @@ func run(c config, w io.Writer) (summary, error) {
 			data.Source = "-mnist"
 		}
 	} else {
-		data, err = datasets.LoadMNIST("")
+		data, err = datasets.MNISTConfig{Progress: w}.Load() // announces a download
 	}
 	if err != nil {
 		return summary{}, err
@@ -205,9 +214,23 @@ func run(c config, w io.Writer) (summary, error) {
 	return train(c, data, w)
 }
 
-// check validates the settings before any data is loaded; with -resume it
-// keeps the checkpoint it read in c.resumed.
+// check validates the settings before any data is loaded, once: with
+// -resume it keeps the checkpoint it read in c.resumed, and a config that
+// passed is not checked again (main checks before run, to exit with status
+// 2).
 func (c *config) check() error {
+	if c.checked {
+		return nil
+	}
+	if err := c.checkSettings(); err != nil {
+		return err
+	}
+	c.checked = true
+	return nil
+}
+
+// checkSettings does the work of check.
+func (c *config) checkSettings() error {
 	if c.batch <= 0 {
 		return fmt.Errorf("-batch must be positive, got %d", c.batch)
 	}
@@ -420,10 +443,11 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 			}
 		}()
 	}
-	eval := &evaluator{net: net, loss: loss}
+	eval := &evaluator{net: net, loss: loss, w: w}
 	lastLogged := -1
 	logPoint := func(update, epoch int, secs float64) error {
 		lastLogged = update
+		eval.begin(rowsOf(evalTrain.x) + rowsOf(evalTest.x))
 		trainLoss, _ := eval.run(evalTrain)
 		testLoss, testAcc := eval.run(evalTest)
 		pt := point{update: update, seconds: secs, epoch: epoch, trainLoss: trainLoss, testLoss: testLoss, testAcc: testAcc}
@@ -525,6 +549,9 @@ func train(c config, data *datasets.MNIST, w io.Writer) (summary, error) {
 	return sum, nil
 }
 
+// rowsOf returns the number of rows of x.
+func rowsOf(x *mat.Dense) int { r, _ := x.Dims(); return r }
+
 // bad reports whether v is NaN or infinite.
 func bad(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 
@@ -545,10 +572,47 @@ func newEvalSet(x, y *mat.Dense, labels []int, n int) evalSet {
 }
 
 // evaluator computes the loss and the accuracy of a network on a data set
-// in chunks.
+// in chunks. An evaluation that runs for more than progressEvery (a large
+// -arch, pure Go) reports its progress on w.
 type evaluator struct {
 	net  *nn.Network
 	loss nn.Loss
+	w    io.Writer // progress lines; nil for none
+	p    progress
+}
+
+// begin starts a progress count of total images for the evaluations that
+// follow.
+func (e *evaluator) begin(total int) {
+	e.p = progress{w: e.w, total: total, start: time.Now()}
+}
+
+// progressEvery is the time between two progress lines of a long
+// evaluation.
+const progressEvery = 3 * time.Second
+
+// progress prints, at most every progressEvery, how many of total images
+// an evaluation has done and an estimate of the time left.
+type progress struct {
+	w           io.Writer
+	total, done int
+	start, last time.Time
+}
+
+// add counts k more images done.
+func (p *progress) add(k int) {
+	p.done += k
+	if p.w == nil || p.total == 0 || p.done >= p.total {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.start) < progressEvery || now.Sub(p.last) < progressEvery {
+		return
+	}
+	p.last = now
+	el := now.Sub(p.start)
+	left := time.Duration(float64(el) * float64(p.total-p.done) / float64(p.done))
+	fmt.Fprintf(p.w, "  evaluating: %d of %d images in %.0fs, about %.0fs left\n", p.done, p.total, el.Seconds(), left.Seconds())
 }
 
 const evalChunk = 1000
@@ -564,6 +628,7 @@ func (e *evaluator) run(s evalSet) (loss, acc float64) {
 		f := e.net.Forward(xb)
 		loss += e.loss.Value(e.net.Output(), yb) * float64(j-i)
 		right += math.Round(nn.Accuracy(f, s.labels[i:j]) * float64(j-i))
+		e.p.add(j - i)
 	}
 	return loss / float64(n), 100 * right / float64(n)
 }

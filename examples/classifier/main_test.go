@@ -81,6 +81,9 @@ func TestFlagsHelp(t *testing.T) {
 	if _, err := parseFlags([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v, want flag.ErrHelp", err)
 	}
+	if !strings.HasPrefix(out.String(), "classifier trains an MNIST classifier") {
+		t.Errorf("-h does not start with what the program does:\n%s", out.String())
+	}
 	for _, m := range methods {
 		if !regexp.MustCompile(`(?m)^\s+` + m.name + `\s+\S`).MatchString(out.String()) {
 			t.Errorf("-h has no line for -opt %s:\n%s", m.name, out.String())
@@ -208,7 +211,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 }
 
 // TestMainExitStatus runs the command in a subprocess with invalid
-// settings: it must exit with status 1 after one line on stderr, no stack
+// settings: it must exit with status 2 after one line on stderr, no stack
 // trace, and print nothing on stdout (MNIST was not loaded).
 func TestMainExitStatus(t *testing.T) {
 	for _, args := range []string{"-lr -1", "-opt kfac -damping -1", "-opt newton"} {
@@ -219,8 +222,8 @@ func TestMainExitStatus(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("exit: %v, want status 1; stderr:\n%s", err, stderr.String())
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2; stderr:\n%s", err, stderr.String())
 			}
 			msg := stderr.String()
 			if !strings.HasPrefix(msg, "classifier: ") || strings.Count(msg, "\n") != 1 || strings.Contains(msg, "goroutine") {
@@ -516,5 +519,26 @@ func TestLogUpdatesReproducible(t *testing.T) {
 	}
 	if a, b := strings.Join(logs[0], "\n"), strings.Join(logs[1], "\n"); a != b {
 		t.Errorf("logs without seconds differ:\n%s\n---\n%s", a, b)
+	}
+}
+
+// TestProgress checks the progress lines of a long evaluation: none in
+// its first progressEvery, then at most one per progressEvery with the
+// count and an estimate of the time left, none once done.
+func TestProgress(t *testing.T) {
+	var b strings.Builder
+	p := progress{w: &b, total: 100, start: time.Now()}
+	p.add(10)
+	if b.Len() > 0 {
+		t.Fatalf("progress within %v: %q", progressEvery, b.String())
+	}
+	p.start = time.Now().Add(-10 * time.Second)
+	p.add(15)
+	p.add(5)
+	p.start = time.Now().Add(-20 * time.Second)
+	p.last = time.Now().Add(-2 * progressEvery)
+	p.add(70)
+	if got, want := b.String(), "  evaluating: 25 of 100 images in 10s, about 30s left\n"; got != want {
+		t.Errorf("progress %q, want %q", got, want)
 	}
 }

@@ -28,6 +28,15 @@ import (
 func main() {
 	opt := flag.String("opt", "kfac", "optimizer: sgd, adam, centered, acp or kfac")
 	steps := flag.Int("steps", 200, "updates")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `records trains a two-layer network written by hand (no package nn) with one
+of the library's optimizers, filling the per-layer records itself: the
+template for connecting another network library.
+
+Usage: go run ./examples/records [flags]
+`)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if _, _, err := run(*opt, *steps, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "records:", err)
