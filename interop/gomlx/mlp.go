@@ -175,13 +175,7 @@ func (m *MLP) Records(x, y *mat.Dense, rng *rand.Rand) ([]*secondorder.Layer, er
 		}
 		m.sample(ys, logits, rng)
 	}
-	args := []any{tensorOf(x), tensorOf(y), tensorOf(ys)}
-	for _, w := range m.W {
-		args = append(args, tensorOf(w))
-	}
-	for _, b := range m.B {
-		args = append(args, tensors.FromFlatDataAndDimensions(append([]float64(nil), b.RawVector().Data[:b.Len()]...), b.Len()))
-	}
+	args := m.paramArgs(tensorOf(x), tensorOf(y), tensorOf(ys))
 	outs, err := m.records.Exec(args...)
 	finalize(args)
 	if err != nil {
@@ -229,13 +223,7 @@ func (m *MLP) Records(x, y *mat.Dense, rng *rand.Rand) ([]*secondorder.Layer, er
 func (m *MLP) Logits(x *mat.Dense) (*mat.Dense, error) {
 	L := m.layers()
 	n, _ := x.Dims()
-	args := []any{tensorOf(x)}
-	for _, w := range m.W {
-		args = append(args, tensorOf(w))
-	}
-	for _, b := range m.B {
-		args = append(args, tensors.FromFlatDataAndDimensions(append([]float64(nil), b.RawVector().Data[:b.Len()]...), b.Len()))
-	}
+	args := m.paramArgs(tensorOf(x))
 	outs, err := m.logits.Exec(args...)
 	finalize(args)
 	if err != nil {
@@ -243,6 +231,22 @@ func (m *MLP) Logits(x *mat.Dense) (*mat.Dense, error) {
 	}
 	defer finalizeTensors(outs)
 	return fill(nil, outs[0], n, m.Sizes[L])
+}
+
+// paramArgs returns the arguments of an Exec: the tensors given, then the
+// weights W… and the biases B… as new tensors.
+func (m *MLP) paramArgs(data ...*tensors.Tensor) []any {
+	args := make([]any, 0, len(data)+2*len(m.W))
+	for _, t := range data {
+		args = append(args, t)
+	}
+	for _, w := range m.W {
+		args = append(args, tensorOf(w))
+	}
+	for _, b := range m.B {
+		args = append(args, tensors.FromFlatDataAndDimensions(append([]float64(nil), b.RawVector().Data[:b.Len()]...), b.Len()))
+	}
+	return args
 }
 
 // sample writes into ys one one-hot row per example, drawn from the
