@@ -2,6 +2,7 @@ package secondorder
 
 import (
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/lapack"
@@ -57,13 +58,22 @@ func dsyevRowMajor(syevd dsyevdFunc, jobz lapack.EVJob, uplo blas.Uplo, n int, a
 		job = 'V'
 	}
 	ul := lapackUplo(uplo)
-	wq, iwq := []float64{0}, []int32{0}
-	if syevd(job, ul, n, a, lda, w, wq, -1, iwq, -1) != 0 {
+	sw := syevdWorkspaces.Get().(*syevdWork)
+	defer syevdWorkspaces.Put(sw)
+	if syevd(job, ul, n, a, lda, w, sw.wq[:], -1, sw.iwq[:], -1) != 0 {
 		return false
 	}
-	ws := make([]float64, max(int(wq[0]), 1))
-	iws := make([]int32, max(int(iwq[0]), 1))
-	if syevd(job, ul, n, a, lda, w, ws, len(ws), iws, len(iws)) != 0 {
+	if nw := max(int(sw.wq[0]), 1); cap(sw.ws) < nw {
+		sw.ws = make([]float64, nw)
+	} else {
+		sw.ws = sw.ws[:nw]
+	}
+	if ni := max(int(sw.iwq[0]), 1); cap(sw.iws) < ni {
+		sw.iws = make([]int32, ni)
+	} else {
+		sw.iws = sw.iws[:ni]
+	}
+	if syevd(job, ul, n, a, lda, w, sw.ws, len(sw.ws), sw.iws, len(sw.iws)) != 0 {
 		return false
 	}
 	if jobz == lapack.EVCompute {
@@ -77,6 +87,17 @@ func dsyevRowMajor(syevd dsyevdFunc, jobz lapack.EVJob, uplo blas.Uplo, n int, a
 	}
 	return true
 }
+
+// syevdWork is the workspace of one dsyevd call, pooled so that repeated
+// eigendecompositions (EKFAC's refreshes) do not allocate.
+type syevdWork struct {
+	wq  [1]float64
+	iwq [1]int32
+	ws  []float64
+	iws []int32
+}
+
+var syevdWorkspaces = sync.Pool{New: func() any { return new(syevdWork) }}
 
 // checkDpotrf panics on arguments that gonum's Dpotrf refuses, before they
 // reach OpenBLAS; it reports whether there is anything to factorize.

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/secondorder/secondorder/internal/state"
 )
 
 // Checkpoints of the factorizations that the curvature blocks hold
-// (CholeskyKron, FactoredTikhonov, AugmentedInverse), their MarshalBinary
+// (CholeskyKron, FactoredTikhonov, AugmentedInverse, EigenKron), their MarshalBinary
 // and UnmarshalBinary (encoding.BinaryMarshaler and
 // encoding.BinaryUnmarshaler). The state, framed by package internal/state
 // under the kind "kron.<Name>", version checkpointVersion, holds the
@@ -29,8 +31,8 @@ var ErrCorruptCheckpoint = state.ErrCorrupt
 
 // The checkpointed types of this package, checked at compile time.
 var (
-	_ = []encoding.BinaryMarshaler{(*CholeskyKron)(nil), (*FactoredTikhonov)(nil), (*AugmentedInverse)(nil)}
-	_ = []encoding.BinaryUnmarshaler{(*CholeskyKron)(nil), (*FactoredTikhonov)(nil), (*AugmentedInverse)(nil)}
+	_ = []encoding.BinaryMarshaler{(*CholeskyKron)(nil), (*FactoredTikhonov)(nil), (*AugmentedInverse)(nil), (*EigenKron)(nil)}
+	_ = []encoding.BinaryUnmarshaler{(*CholeskyKron)(nil), (*FactoredTikhonov)(nil), (*AugmentedInverse)(nil), (*EigenKron)(nil)}
 )
 
 // checkpointVersion is the version of the layouts of this package.
@@ -333,6 +335,106 @@ func (m *AugmentedInverse) UnmarshalBinary(data []byte) error {
 	} else {
 		// As after a failed Factorize: nothing usable is held.
 		m.mu, m.chol = nil, cholFactor{}
+	}
+	return nil
+}
+
+// eigenLen returns the number of bytes writeEigen appends for an n×n basis.
+func eigenLen(n int) int { return 8 + 8 + 8*n + 8 + 8*n*n }
+
+// writeEigen appends n, the eigenvalues and the eigenvectors Q row by row.
+func writeEigen(w *state.Writer, q *mat.Dense, vals []float64) {
+	n := len(vals)
+	w.Int(n)
+	w.Floats(vals)
+	w.Int(n * n)
+	raw := q.RawMatrix()
+	for i := 0; i < n; i++ {
+		for _, v := range raw.Data[i*raw.Stride : i*raw.Stride+n] {
+			w.Float(v)
+		}
+	}
+}
+
+// readEigen reads what writeEigen wrote, recording on r the failures of
+// its checks: n ≥ 1, finite eigenvalues ≥ 0 in ascending order (as
+// Factorize leaves them), finite eigenvectors.
+func readEigen(r *state.Reader, name string) (*mat.Dense, []float64) {
+	n := r.Int()
+	if r.Err() == nil && (n < 1 || n > maxFactorDim) {
+		r.Fail("basis of %s of size %d", name, n)
+	}
+	vals := r.Floats()
+	q := r.Floats()
+	if r.Err() != nil {
+		return nil, nil
+	}
+	if len(vals) != n || len(q) != n*n {
+		r.Fail("basis of %s of size %d with %d eigenvalues and %d vector entries", name, n, len(vals), len(q))
+		return nil, nil
+	}
+	for i, v := range vals {
+		if !(v >= 0) || math.IsInf(v, 1) || (i > 0 && v < vals[i-1]) {
+			r.Fail("eigenvalue %d of %s is %g, want finite, ≥ 0 and ascending", i, name, v)
+			return nil, nil
+		}
+	}
+	for _, v := range q {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			r.Fail("eigenvector of %s has entry %g", name, v)
+			return nil, nil
+		}
+	}
+	return mat.NewDense(n, n, q), vals
+}
+
+// MarshalBinary returns a checkpoint of e (encoding.BinaryMarshaler), of
+// kind "kron.EigenKron": whether a factorization is held and, when it is,
+// the eigenvalues and eigenvectors of A and B, bit for bit. The error is
+// always nil.
+func (e *EigenKron) MarshalBinary() ([]byte, error) {
+	const kind = "kron.EigenKron"
+	n := 1
+	if e.ok {
+		n += eigenLen(len(e.la)) + eigenLen(len(e.lb))
+	}
+	buf := make([]byte, 0, state.EncodedLen(kind, n))
+	return state.AppendEncode(buf, kind, checkpointVersion, func(w *state.Writer) {
+		w.Bool(e.ok)
+		if e.ok {
+			writeEigen(w, &e.qa, e.la)
+			writeEigen(w, &e.qb, e.lb)
+		}
+	}), nil
+}
+
+// UnmarshalBinary restores into e (encoding.BinaryUnmarshaler) a
+// checkpoint written by MarshalBinary, so that the solves and products of
+// e give the results of the saved EigenKron bit for bit. Data that is not a
+// valid checkpoint of EigenKron gives an error prefixed "kron: EigenKron: "
+// wrapping ErrCorruptCheckpoint; e is then left unchanged.
+func (e *EigenKron) UnmarshalBinary(data []byte) error {
+	var (
+		ok     bool
+		qa, qb *mat.Dense
+		la, lb []float64
+	)
+	err := state.Decode(data, "kron.EigenKron", checkpointVersion, func(r *state.Reader, _ uint32) error {
+		if ok = r.Bool(); ok {
+			qa, la = readEigen(r, "A")
+			qb, lb = readEigen(r, "B")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kron: EigenKron: %w", err)
+	}
+	*e = EigenKron{}
+	if ok {
+		e.qa, e.qb = *qa, *qb
+		e.la, e.lb = la, lb
+		e.setWork()
+		e.ok = true
 	}
 	return nil
 }

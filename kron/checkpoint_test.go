@@ -297,3 +297,57 @@ func TestCholeskyKronCheckpoint(t *testing.T) {
 	}
 	refused(t, &r, marshal(t, &kron.FactoredTikhonov{}), "kron: CholeskyKron: ", "state of", true)
 }
+
+// TestEigenKronCheckpoint: a restored EigenKron solves and multiplies as the
+// saved one bit for bit, an empty one round-trips, and a negative
+// eigenvalue or another type's state are refused as corrupt with the
+// EigenKron left unchanged.
+func TestEigenKronCheckpoint(t *testing.T) {
+	rng := newRand(4)
+	var e kron.EigenKron
+	if err := e.Factorize(randSPD(rng, 3), randSPD(rng, 4)); err != nil {
+		t.Fatal(err)
+	}
+	data := marshal(t, &e)
+	var r kron.EigenKron
+	if err := r.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	x := randDense(rng, 4, 3)
+	s := randDense(rng, 4, 3)
+	s.Apply(func(_, _ int, v float64) float64 { return math.Abs(v) + 0.1 }, s)
+	var ex, rx, em, rm mat.Dense
+	if err := e.Solve(&ex, x, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Solve(&rx, x, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	e.MulScaled(&em, x, s)
+	r.MulScaled(&rm, x, s)
+	if !sameBits(&ex, &rx) || !sameBits(&em, &rm) {
+		t.Errorf("Solve or MulScaled of the restored EigenKron differ")
+	}
+	if !bytes.Equal(marshal(t, &r), data) {
+		t.Errorf("the restored EigenKron's checkpoint differs")
+	}
+	var empty, back kron.EigenKron
+	if err := back.UnmarshalBinary(marshal(t, &empty)); err != nil {
+		t.Fatal(err)
+	}
+	// The first eigenvalue of A sits after the header, the flag (1), n (8)
+	// and the length of the eigenvalues (8); its bits are negated.
+	bad := bytes.Clone(data)
+	off := bytes.Index(bad, marshalFloat(e.Values()))
+	if off < 0 {
+		t.Fatal("eigenvalues not found in the checkpoint")
+	}
+	binary.LittleEndian.PutUint64(bad[off:], math.Float64bits(-1))
+	refused(t, &r, reframe(bad), "kron: EigenKron: ", "eigenvalue 0 of A", true)
+	refused(t, &r, marshal(t, &kron.CholeskyKron{}), "kron: EigenKron: ", "state of", true)
+}
+
+// marshalFloat returns the little-endian bytes of the first value of a.
+func marshalFloat(a, _ []float64) []byte {
+	return binary.LittleEndian.AppendUint64(nil, math.Float64bits(a[0]))
+}
