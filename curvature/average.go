@@ -171,6 +171,26 @@ func (a *MovingAverage) AddVec(x mat.Vector) {
 	}
 }
 
+// ReplaceVec replaces the current average of vectors by x, keeping the
+// count, so that later estimates are weighted as they would have been: for
+// a change of coordinates of the estimates (EKFACBlock projects its scaling
+// onto a new eigenbasis). It panics when the average holds no vector
+// estimate or x has another length. Like AddVec it is undone by Rollback.
+func (a *MovingAverage) ReplaceVec(x mat.Vector) {
+	if a.k == 0 || !a.vec {
+		panic("curvature: MovingAverage.ReplaceVec: the average holds no vector estimate")
+	}
+	n := a.v.Len()
+	if x.Len() != n {
+		panic(fmt.Sprintf("curvature: MovingAverage.ReplaceVec: vector has length %d, average has %d", x.Len(), n))
+	}
+	if a.stage() && a.v.Len() != n {
+		a.v.Reset()
+		a.v.ReuseAsVec(n)
+	}
+	a.v.CopyVec(x)
+}
+
 // Mean returns the current average of matrices, owned by a and valid until
 // the next Add or Reset; nil before the first Add or when the average holds
 // vectors.

@@ -53,6 +53,8 @@ var checkpointCases = []checkpointCase{
 	{"Exact", "ExactBlock", 0, func() checkpointed { return &ExactBlock{} }, 5, 3, 2, 9, true, false},
 	{"Diagonal default decay", "DiagonalBlock", 8, func() checkpointed { return &DiagonalBlock{} }, 6, 4, 3, 6, false, false},
 	{"Diagonal decay 0.3", "DiagonalBlock", 8, func() checkpointed { return &DiagonalBlock{Decay: 0.3} }, 5, 3, 2, 12, true, false},
+	{"EKFAC default decay", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{} }, 6, 4, 3, 6, false, false},
+	{"EKFAC decay 0.5, BackExamples", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{Decay: 0.5} }, 5, 3, 2, 9, true, false},
 }
 
 // record returns the case's record drawn with the seed, with GradW and
@@ -132,6 +134,8 @@ func hasEstimate(b checkpointed) bool {
 		return b.has
 	case *DiagonalBlock:
 		return b.avg.Count() > 0
+	case *EKFACBlock:
+		return b.kf.aAvg.Count() > 0
 	}
 	panic("unknown block")
 }

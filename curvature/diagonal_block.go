@@ -72,17 +72,6 @@ func (b *DiagonalBlock) Update(l *secondorder.Layer) {
 	if cover == 0 {
 		panic("curvature: " + op + ": Back covers no example")
 	}
-	q := growFloats(&b.q, cover*out)
-	for i := range q {
-		q[i] = 0
-	}
-	back := l.Back.RawMatrix()
-	for r := 0; r < back.Rows; r++ {
-		qe := q[l.BackExample(r)*out:][:out]
-		for o, v := range back.Data[r*back.Stride : r*back.Stride+out] {
-			qe[o] += v * v
-		}
-	}
 	hs := growFloats(&b.hs, cover*in1)
 	h := l.Input.RawMatrix()
 	for i := 0; i < cover; i++ {
@@ -95,8 +84,7 @@ func (b *DiagonalBlock) Update(l *secondorder.Layer) {
 	if b.est.IsEmpty() {
 		b.est.ReuseAsVec(out * in1)
 	}
-	blas64.Gemm(blas.Trans, blas.NoTrans, l.BackScaleOrDefault(), general(cover, out, q), general(cover, in1, hs),
-		0, general(out, in1, b.est.RawVector().Data))
+	squaredSum(b.est.RawVector().Data, &b.q, l.Back.RawMatrix(), hs, l, cover, in1)
 	b.avg.Decay = b.Decay
 	b.avg.AddVec(&b.est)
 }
@@ -288,4 +276,28 @@ func (b *DiagonalBlock) UnmarshalBinary(data []byte) error {
 	*b = DiagonalBlock{Decay: b.Decay, blockBase: base, avg: avg}
 	b.inv[0] = inv
 	return nil
+}
+
+// squaredSum writes into dst (n_out × n_A, row-major) the diagonal
+// s Qᵀ (H∘H) of a layer block in the coordinates of back's columns and hs's,
+// DiagonalBlock's formula: Q (cover × n_out) holds the per-example sums
+// q_i = Σ_{r: e(r)=i} g_r∘g_r of the squared rows g_r of back (example
+// e(r) = l.BackExample(r), s = l.BackScaleOrDefault()), computed into the
+// buffer q, and hs (cover × n_A) the squared inputs. DiagonalBlock passes
+// the record's Back and [H 1]; EKFACBlock both rotated into the factors'
+// eigenbases.
+func squaredSum(dst []float64, q *[]float64, back blas64.General, hs []float64, l *secondorder.Layer, cover, nA int) {
+	out := back.Cols
+	qs := growFloats(q, cover*out)
+	for i := range qs {
+		qs[i] = 0
+	}
+	for r := 0; r < back.Rows; r++ {
+		qe := qs[l.BackExample(r)*out:][:out]
+		for o, v := range back.Data[r*back.Stride : r*back.Stride+out] {
+			qe[o] += v * v
+		}
+	}
+	blas64.Gemm(blas.Trans, blas.NoTrans, l.BackScaleOrDefault(), general(cover, out, qs), general(cover, nA, hs),
+		0, general(out, nA, dst))
 }

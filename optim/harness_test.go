@@ -99,6 +99,13 @@ var optimizersUnderTest = []optimizerRow{
 		reads:      []string{"Input", "Grad", "Back"},
 	},
 	{
+		name:       "EKFAC",
+		new:        func() optim.Optimizer { return &optim.EKFAC{} },
+		bad:        func() optim.Optimizer { return &optim.EKFAC{Decay: 1} },
+		badSetting: "Decay",
+		reads:      []string{"Input", "Grad", "Back"},
+	},
+	{
 		name:       "Newton",
 		new:        func() optim.Optimizer { return &optim.Newton{} },
 		bad:        func() optim.Optimizer { return &optim.Newton{MaxParams: -1} },
