@@ -61,7 +61,7 @@ type Block interface {
 }
 
 // The blocks of this package, checked at compile time.
-var _ = []Block{(*KFACBlock)(nil), (*ACPBlock)(nil), (*ExactBlock)(nil), (*DiagonalBlock)(nil), (*EKFACBlock)(nil)}
+var _ = []Block{(*KFACBlock)(nil), (*ACPBlock)(nil), (*ExactBlock)(nil), (*DiagonalBlock)(nil), (*EKFACBlock)(nil), (*ShampooBlock)(nil), (*SOAPBlock)(nil)}
 
 // ErrNotPositiveDefinite is wrapped by Block.Refresh when the damped estimate
 // cannot be factorized.

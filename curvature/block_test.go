@@ -211,6 +211,8 @@ func TestBlockContract(t *testing.T) {
 		{"Exact", func() Block { return &ExactBlock{} }, pathAuto, 20, 4, 3, 40, 0},
 		{"Diagonal", func() Block { return &DiagonalBlock{} }, pathAuto, 20, 4, 3, 40, 0},
 		{"EKFAC", func() Block { return &EKFACBlock{} }, pathAuto, 20, 4, 3, 20, 0},
+		{"Shampoo", func() Block { return &ShampooBlock{} }, pathAuto, 20, 4, 3, 20, 0},
+		{"SOAP", func() Block { return &SOAPBlock{} }, pathAuto, 20, 4, 3, 20, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			setPath := func(b Block) Block {
@@ -242,6 +244,8 @@ func TestBlockContract(t *testing.T) {
 			if err := s.Refresh(1); err != nil {
 				t.Fatalf("Refresh(1) on the singular estimate: %v", err)
 			}
+			// A second Update: SOAP's moments start after the first Refresh.
+			s.Update(bad)
 			var before, after mat.Dense
 			s.Precondition(&before, bad)
 			err := s.Refresh(0)

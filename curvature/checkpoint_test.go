@@ -55,6 +55,10 @@ var checkpointCases = []checkpointCase{
 	{"Diagonal decay 0.3", "DiagonalBlock", 8, func() checkpointed { return &DiagonalBlock{Decay: 0.3} }, 5, 3, 2, 12, true, false},
 	{"EKFAC default decay", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{} }, 6, 4, 3, 6, false, false},
 	{"EKFAC decay 0.5, BackExamples", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{Decay: 0.5} }, 5, 3, 2, 9, true, false},
+	{"Shampoo default decay", "ShampooBlock", 8, func() checkpointed { return &ShampooBlock{} }, 6, 4, 3, 6, false, false},
+	{"Shampoo decay 0.5", "ShampooBlock", 8, func() checkpointed { return &ShampooBlock{Decay: 0.5} }, 5, 3, 2, 9, true, false},
+	{"SOAP default decay", "SOAPBlock", 8, func() checkpointed { return &SOAPBlock{} }, 6, 4, 3, 6, false, false},
+	{"SOAP decay 0.5", "SOAPBlock", 8, func() checkpointed { return &SOAPBlock{Decay: 0.5} }, 5, 3, 2, 9, true, false},
 }
 
 // record returns the case's record drawn with the seed, with GradW and
@@ -136,6 +140,10 @@ func hasEstimate(b checkpointed) bool {
 		return b.avg.Count() > 0
 	case *EKFACBlock:
 		return b.kf.aAvg.Count() > 0
+	case *ShampooBlock:
+		return b.gf.count() > 0
+	case *SOAPBlock:
+		return b.gf.count() > 0
 	}
 	panic("unknown block")
 }

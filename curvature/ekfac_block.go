@@ -192,28 +192,12 @@ func (b *EKFACBlock) Refresh(lambda float64) error {
 			}
 		}
 	} else {
-		// S' = (R_G∘R_G) S (R_A∘R_A)ᵀ, R = Q'ᵀ Q (blas64 on the raw
-		// matrices: boxing q.T() in a mat.Matrix would allocate).
-		qa, qg := next.Bases()
-		oa, og := b.eig[b.cur].Bases()
-		reuseWork(&b.ra, in+1, in+1)
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, qa.RawMatrix(), oa.RawMatrix(), 0, b.ra.RawMatrix())
-		reuseWork(&b.rg, out, out)
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, qg.RawMatrix(), og.RawMatrix(), 0, b.rg.RawMatrix())
-		square(&b.ra)
-		square(&b.rg)
-		reuseWork(&b.work, out, in+1)
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, b.rg.RawMatrix(), general(out, in+1, b.s.MeanVec().RawVector().Data), 0, b.work.RawMatrix())
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, b.work.RawMatrix(), b.ra.RawMatrix(), 0, general(out, in+1, sn))
+		projectScaling(sn, b.s.MeanVec().RawVector().Data, next, &b.eig[b.cur], &b.ra, &b.rg, &b.work)
 	}
 	// As for a factorization, S + λ must be positive beyond rounding: the
 	// projection turns the zeros of a singular S into values of order
 	// ε² max S, whose inverses would make the direction explode.
-	low, high := math.Inf(1), 0.0
-	for _, v := range sn {
-		low, high = math.Min(low, v), math.Max(high, v)
-	}
-	if !(low+lambda > float64(len(sn))*0x1p-52*(high+lambda)) {
+	if ok, low, high := positiveBeyondRounding(sn, lambda); !ok {
 		return fmt.Errorf("curvature: %s: scaling from %g to %g with damping %g: %w", op, low, high, lambda, ErrNotPositiveDefinite)
 	}
 	b.s.Decay = b.Decay
@@ -402,4 +386,39 @@ func (b *EKFACBlock) UnmarshalBinary(data []byte) error {
 	*b = EKFACBlock{Decay: b.Decay, blockBase: base, kf: kf, s: s}
 	b.eig[0] = eig
 	return nil
+}
+
+// projectScaling writes into dst the diagonal, in the eigenbasis of next,
+// of the matrix whose eigenvalues in the basis of prev are src (both
+// row-major n_B × n_A, eigen in kron.EigenKron's layout):
+//
+//	S' = (R_B∘R_B) S (R_A∘R_A)ᵀ,   R = Q'ᵀ Q,
+//
+// diag(U'ᵀ U diag(vec S) Uᵀ U'), so that a scaling survives a change of
+// basis (EKFACBlock, SOAPBlock). ra, rb and work are buffers. The products
+// run on the raw matrices: boxing q.T() in a mat.Matrix would allocate.
+func projectScaling(dst, src []float64, next, prev *kron.EigenKron, ra, rb, work *mat.Dense) {
+	na, nb := next.Dims()
+	qa, qb := next.Bases()
+	oa, ob := prev.Bases()
+	reuseWork(ra, na, na)
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1, qa.RawMatrix(), oa.RawMatrix(), 0, ra.RawMatrix())
+	reuseWork(rb, nb, nb)
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1, qb.RawMatrix(), ob.RawMatrix(), 0, rb.RawMatrix())
+	square(ra)
+	square(rb)
+	reuseWork(work, nb, na)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, rb.RawMatrix(), general(nb, na, src), 0, work.RawMatrix())
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1, work.RawMatrix(), ra.RawMatrix(), 0, general(nb, na, dst))
+}
+
+// positiveBeyondRounding reports whether every entry of s + λ is positive
+// beyond rounding: the smallest above len(s)·ε times the largest, the rule
+// of a factorization (kron's singular), so that no inverse explodes.
+func positiveBeyondRounding(s []float64, lambda float64) (ok bool, low, high float64) {
+	low, high = math.Inf(1), 0.0
+	for _, v := range s {
+		low, high = math.Min(low, v), math.Max(high, v)
+	}
+	return low+lambda > float64(len(s))*0x1p-52*(high+lambda), low, high
 }

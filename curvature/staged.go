@@ -28,7 +28,7 @@ type Staged interface {
 }
 
 // The blocks of this package and MovingAverage, checked at compile time.
-var _ = []Staged{(*KFACBlock)(nil), (*ACPBlock)(nil), (*ExactBlock)(nil), (*DiagonalBlock)(nil), (*EKFACBlock)(nil), (*MovingAverage)(nil)}
+var _ = []Staged{(*KFACBlock)(nil), (*ACPBlock)(nil), (*ExactBlock)(nil), (*DiagonalBlock)(nil), (*EKFACBlock)(nil), (*ShampooBlock)(nil), (*SOAPBlock)(nil), (*MovingAverage)(nil)}
 
 // baseMark is what blockBase.begin saves: the state of blockBase and the
 // index of the factorization held.

@@ -127,7 +127,8 @@ func TestBlockStagedCommit(t *testing.T) {
 // the factorization held (as outside one), and Rollback undoes the Update
 // and the failed attempts. The estimates are singular: constant inputs (Ā,
 // ACP's covariance) and a zero column of Back (G, the exact block, a row of
-// the diagonal), so that Refresh(0) fails where Refresh(0.1) succeeds.
+// the diagonal) and row of the gradient (Shampoo's L, SOAP's second
+// moments), so that Refresh(0) fails where Refresh(0.1) succeeds.
 func TestBlockStagedFailedRefresh(t *testing.T) {
 	singular := func(tc checkpointCase, seed uint64) *secondorder.Layer {
 		l := tc.record(seed)
@@ -135,6 +136,12 @@ func TestBlockStagedFailedRefresh(t *testing.T) {
 		r, _ := l.Back.Dims()
 		for i := 0; i < r; i++ {
 			l.Back.Set(i, 0, 0)
+		}
+		// No gradient for output 0 either: L = E[G Gᵀ] of Shampoo and
+		// SOAP is singular.
+		l.GradB.SetVec(0, 0)
+		for j := 0; j < tc.in; j++ {
+			l.GradW.Set(0, j, 0)
 		}
 		return l
 	}

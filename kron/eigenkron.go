@@ -289,3 +289,32 @@ func (e *EigenKron) MulScaled(dst *mat.Dense, x mat.Matrix, s *mat.Dense) {
 func singular(vals []float64) bool {
 	return vals[0] <= float64(len(vals))*eps*vals[len(vals)-1]
 }
+
+// Rotate writes into dst the coordinates of X (n_B×n_A) in the eigenbasis,
+// Q_Bᵀ X Q_A, using the workspace; RotateBack undoes it. An empty dst is
+// resized; dst may be x.
+func (e *EigenKron) Rotate(dst *mat.Dense, x mat.Matrix) {
+	const op = "EigenKron.Rotate"
+	if !e.ok {
+		panic("kron: " + op + ": no valid factorization")
+	}
+	na, nb := e.Dims()
+	checkDims(x, nb, na, op, "X")
+	reuseDense(dst, nb, na, op)
+	e.wm.Mul(e.qbT, x)
+	dst.Mul(&e.wm, &e.qa)
+}
+
+// RotateBack writes into dst Q_B X Q_Aᵀ, the matrix whose coordinates in the
+// eigenbasis are X (n_B×n_A). An empty dst is resized; dst may be x.
+func (e *EigenKron) RotateBack(dst *mat.Dense, x mat.Matrix) {
+	const op = "EigenKron.RotateBack"
+	if !e.ok {
+		panic("kron: " + op + ": no valid factorization")
+	}
+	na, nb := e.Dims()
+	checkDims(x, nb, na, op, "X")
+	reuseDense(dst, nb, na, op)
+	e.wm.Mul(x, e.qaT)
+	dst.Mul(&e.qb, &e.wm)
+}

@@ -411,3 +411,22 @@ func TestEigenKronScaled(t *testing.T) {
 		})
 	}
 }
+
+// TestEigenKronRotate: Rotate gives Q_Bᵀ X Q_A (against explicit products,
+// 1e-12), RotateBack inverts it, in place too.
+func TestEigenKronRotate(t *testing.T) {
+	rng := newRand(19)
+	var e kron.EigenKron
+	if err := e.Factorize(randSPD(rng, 4), randSPD(rng, 3)); err != nil {
+		t.Fatal(err)
+	}
+	qa, qb := e.Bases()
+	x := randDense(rng, 3, 4)
+	var got, want mat.Dense
+	e.Rotate(&got, x)
+	want.Mul(qb.T(), x)
+	want.Mul(&want, qa)
+	checkApprox(t, "Rotate", &got, &want, 1e-12)
+	e.RotateBack(&got, &got)
+	checkApprox(t, "RotateBack(Rotate(X))", &got, x, 1e-12)
+}

@@ -136,19 +136,23 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 			if d.needsBack && l.Back == nil {
 				return false, missingCapability(d.name, fmt.Sprintf("layer %d has no Back (the statistics are due at this update; see StatsDue)", j))
 			}
-			if l.Input == nil {
+			if l.Input == nil && !d.gradOnly {
 				panic(fmt.Sprintf("optim: %s: layer %d has no Input", d.name, j))
 			}
 		}
-		if err := checkFinite(d.name, j, l, stats, true, stats && d.needsBack); err != nil {
+		if err := checkFinite(d.name, j, l, stats && !d.gradOnly, true, stats && d.needsBack); err != nil {
 			return false, err
 		}
-		if err := l.CheckGradScale(); err != nil {
+		if err := l.CheckGradScale(); err != nil && !d.gradOnly {
 			return false, fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", d.name, j, err)
 		}
-		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || !finiteSquaresDense(l.Input)) {
+		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || (!d.gradOnly && !finiteSquaresDense(l.Input))) {
 			// Ā = E[h̃h̃ᵀ] or G = E[ggᵀ] would overflow and stay infinite.
 			return false, fmt.Errorf("optim: %s: layer %d: Input or Back has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
+		}
+		if stats && d.gradOnly && (!finiteSquaresDense(l.GradW) || !finiteSquaresVec(l.GradB.RawVector())) {
+			// L = E[G Gᵀ] and R = E[Gᵀ G] would overflow.
+			return false, fmt.Errorf("optim: %s: layer %d: GradW or GradB has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
 		}
 	}
 

@@ -106,6 +106,18 @@ var optimizersUnderTest = []optimizerRow{
 		reads:      []string{"Input", "Grad", "Back"},
 	},
 	{
+		name:       "Shampoo",
+		new:        func() optim.Optimizer { return &optim.Shampoo{} },
+		bad:        func() optim.Optimizer { return &optim.Shampoo{Decay: -1} },
+		badSetting: "Decay",
+	},
+	{
+		name:       "SOAP",
+		new:        func() optim.Optimizer { return &optim.SOAP{} },
+		bad:        func() optim.Optimizer { o := &optim.SOAP{}; o.Rate = -1; return o },
+		badSetting: "Rate",
+	},
+	{
 		name:       "Newton",
 		new:        func() optim.Optimizer { return &optim.Newton{} },
 		bad:        func() optim.Optimizer { return &optim.Newton{MaxParams: -1} },

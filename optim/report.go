@@ -49,5 +49,5 @@ var (
 		Optimizer
 		Needer
 		Reporter
-	}{(*KFAC)(nil), (*EKFAC)(nil), (*Newton)(nil), (*Preconditioned)(nil)}
+	}{(*KFAC)(nil), (*EKFAC)(nil), (*Shampoo)(nil), (*SOAP)(nil), (*Newton)(nil), (*Preconditioned)(nil)}
 )

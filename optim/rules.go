@@ -147,6 +147,7 @@ type methodDefaults struct {
 	inversePeriod  int
 	warmUp         bool // refresh at every update of the first inverse period (K-FAC)
 	needsBack      bool
+	gradOnly       bool // the statistics come from GradW and GradB alone (Shampoo, SOAP): Input is not read
 }
 
 // rules are Rules with every default filled in.
