@@ -33,8 +33,8 @@ type EigenKron struct {
 	// Transposed views, made once: boxing q.T() in a mat.Matrix at every
 	// solve would allocate.
 	qaT, qbT mat.Matrix
-	la, lb []float64
-	ok     bool
+	la, lb   []float64
+	ok       bool
 	// wm (n_B×n_A) and wv (n_A×n_B) share their storage.
 	wm, wv mat.Dense
 	vbuf   []float64

@@ -64,6 +64,12 @@ var curvatureRows = []struct {
 	{"KFAC-AdaptDamping", true, func(p *optimtest.Task) checkpointer {
 		return &optim.KFAC{Rules: optim.Rules{AdaptDamping: true, Problem: optim.Problem{Loss: p.Loss}}}
 	}},
+	{"EKFAC", true, func(*optimtest.Task) checkpointer { return &optim.EKFAC{} }},
+	{"EKFAC-Momentum", true, func(*optimtest.Task) checkpointer {
+		return &optim.EKFAC{Rules: optim.Rules{Momentum: 0.9, Rate: 0.5, InversePeriod: 3}, Decay: 0.9}
+	}},
+	{"Shampoo", true, func(*optimtest.Task) checkpointer { return &optim.Shampoo{} }},
+	{"SOAP", true, func(*optimtest.Task) checkpointer { return &optim.SOAP{Rules: optim.Rules{InversePeriod: 3}} }},
 	{"ACP", true, func(*optimtest.Task) checkpointer { return &optim.ACP{} }},
 	{"ACP-Momentum", true, func(*optimtest.Task) checkpointer {
 		return &optim.ACP{Rules: optim.Rules{Momentum: 0.9, InversePeriod: 7}, Decay: 0.9}

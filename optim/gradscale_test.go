@@ -19,7 +19,7 @@ func TestGradDividedByNRefused(t *testing.T) {
 	for _, row := range optimizersUnderTest {
 		t.Run(row.name, func(t *testing.T) {
 			p := optimtest.Classifier(harnessSeed, nn.ReLU{})
-			opt := row.new()
+			opt := row.new(p)
 			p.Next()
 			recs := p.Records()
 			for _, l := range recs {

@@ -29,6 +29,9 @@ type Report struct {
 	// not usable, and LastFallback says why for the last one.
 	Fallbacks    int
 	LastFallback string
+	// Iterations is the number of conjugate-gradient iterations of the last
+	// update (HessianFree).
+	Iterations int
 }
 
 // Reporter is implemented by every optimizer of the package.
@@ -49,5 +52,5 @@ var (
 		Optimizer
 		Needer
 		Reporter
-	}{(*KFAC)(nil), (*EKFAC)(nil), (*Shampoo)(nil), (*SOAP)(nil), (*Newton)(nil), (*Preconditioned)(nil)}
+	}{(*KFAC)(nil), (*EKFAC)(nil), (*Shampoo)(nil), (*SOAP)(nil), (*Newton)(nil), (*Preconditioned)(nil), (*HessianFree)(nil)}
 )

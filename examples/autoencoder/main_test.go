@@ -250,6 +250,12 @@ func settingsOf(t *testing.T, c config) settings {
 		return s
 	case *optim.KFAC:
 		return rules(o.Rules)
+	case *optim.EKFAC:
+		return rules(o.Rules)
+	case *optim.Shampoo:
+		return rules(o.Rules)
+	case *optim.SOAP:
+		return rules(o.Rules)
 	case *optim.Newton:
 		return rules(o.Rules)
 	}
@@ -273,6 +279,9 @@ func TestMethodDefaults(t *testing.T) {
 		"acp":       {settings{lr: 0.1, momentum: 0.9, damping: 3, period: 20}, "acp lr=0.1 momentum=0.9 damping=3 norm-constraint=0.001 (relative) alpha=max squared gradient period=20"},
 		"acp-fixed": {settings{lr: 0.3, momentum: 0.9, damping: 10, alpha: 1, period: 20}, "acp lr=0.3 momentum=0.9 damping=10 norm-constraint=0.001 (relative) alpha=1 period=20"},
 		"kfac":      {settings{lr: 1, damping: 0.1, period: 20}, "kfac lr=1 momentum=0 damping=0.1 (relative) norm-constraint=0.001 (relative) inverse-period=20 stats-period=1 fisher=monte-carlo on all examples per batch"},
+		"ekfac":     {settings{lr: 1, damping: 0.1, period: 20}, "ekfac lr=1 momentum=0 damping=0.1 (relative) norm-constraint=0.001 (relative) inverse-period=20 stats-period=1 fisher=monte-carlo on all examples per batch"},
+		"shampoo":   {settings{lr: 0.001, damping: 1e-4, period: 20}, "shampoo lr=0.001 momentum=0 damping=0.0001 (relative to each factor) period=20 norm-constraint=+Inf"},
+		"soap":      {settings{lr: 0.003, damping: 1e-8, period: 10}, "soap lr=0.003 momentum=0 epsilon=1e-08 period=10 norm-constraint=+Inf"},
 		"nnn":       {settings{lr: 0.1}, "nnn (whitened layers, ε=100 relative, sgd lr=0.1 momentum=0, refresh every 100 updates)"},
 		"newton":    {settings{lr: 1, damping: 0.1}, "block-diagonal newton lr=1 damping=0.1 (relative) norm-constraint=0.001 (relative), exact GN blocks on 10 examples per batch"},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 
@@ -32,6 +33,9 @@ var methods = []method{
 	{name: "acp", desc: "amortized covariance preconditioner, heuristic α (§3.4.2)", build: newACP},
 	{name: "acp-fixed", desc: "ACP with a fixed α", build: newACPFixed},
 	{name: "kfac", desc: "K-FAC with a Monte-Carlo Fisher (Martens & Grosse 2015)", build: newKFAC},
+	{name: "ekfac", desc: "eigenvalue-corrected K-FAC (George et al. 2018), Monte-Carlo Fisher", build: newEKFAC},
+	{name: "shampoo", desc: "Shampoo, RMSProp-grafted (Gupta et al. 2018, Anil et al. 2020)", build: newShampoo},
+	{name: "soap", desc: "SOAP: Adam in Shampoo's eigenbasis (Vyas et al. 2024)", build: newSOAP},
 	{name: "nnn", desc: "natural neural network: whitened layers trained by SGD (§3.5.2)", build: newNNN},
 	{name: "newton", desc: "block-diagonal Newton on exact GN blocks (§3.1.6); small nets only", build: newNewton},
 }
@@ -219,16 +223,40 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 		return nil, err
 	}
 	opt := &optim.KFAC{Rules: curvatureRules(c, 1, 0, 0.1, 20)}
-	opt.StatsPeriod = c.statsPeriod.or(0)
-	opt.AutoRate, opt.AdaptDamping = c.autoRate, c.adaptDamping
+	return backTrainer(c, rng, "kfac", opt, &opt.Rules)
+}
+
+// newEKFAC is EKFAC with K-FAC's settings and glue: damping relative to
+// the mean of the eigenvalue scaling, eigenbases every 20 updates after the
+// warm-up, the scaling re-estimated from a Monte-Carlo Fisher at every
+// statistics update.
+func newEKFAC(c config, rng *rand.Rand) (*trainer, error) {
+	if err := perExample(c); err != nil {
+		return nil, err
+	}
+	opt := &optim.EKFAC{Rules: curvatureRules(c, 1, 0, 0.1, 20)}
+	return backTrainer(c, rng, "ekfac", opt, &opt.Rules)
+}
+
+// backTrainer is the glue of the methods whose statistics read Back (K-FAC,
+// EKFAC): a Monte-Carlo Fisher, one gradient per example at a target
+// sampled from the model, backpropagated into the records' Back on the
+// updates where the statistics are due (on -stats-batch examples), and
+// the closures of -auto-rate and -adapt-damping.
+func backTrainer(c config, rng *rand.Rand, name string, opt interface {
+	optimizer
+	StatsDue() bool
+}, rules *optim.Rules) (*trainer, error) {
+	rules.StatsPeriod = c.statsPeriod.or(0)
+	rules.AutoRate, rules.AdaptDamping = c.autoRate, c.adaptDamping
 	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng, Examples: c.statsBatch.or(0)}
 	stats := "all"
 	if back.Examples > 0 {
 		stats = fmt.Sprint(back.Examples)
 	}
 	return &trainer{
-		label: fmt.Sprintf("kfac lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d stats-period=%d fisher=monte-carlo on %s examples per batch",
-			opt.Rate, opt.Momentum, opt.Damping, opt.NormConstraint, opt.InversePeriod, max(opt.StatsPeriod, 1), stats),
+		label: fmt.Sprintf("%s lr=%g momentum=%g damping=%g (relative) norm-constraint=%g (relative) inverse-period=%d stats-period=%d fisher=monte-carlo on %s examples per batch",
+			name, rules.Rate, rules.Momentum, rules.Damping, rules.NormConstraint, rules.InversePeriod, max(rules.StatsPeriod, 1), stats),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -238,12 +266,41 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 				net.Forward(xb)
 				net.Backward(loss, xb)
 			}
-			if opt.AutoRate || opt.AdaptDamping {
-				opt.Problem.Loss, opt.Problem.GNVec = network.Closures(net, loss, xb, xb)
+			if rules.AutoRate || rules.AdaptDamping {
+				rules.Problem.Loss, rules.Problem.GNVec = network.Closures(net, loss, xb, xb)
 			}
 			return opt.Step(net.Records())
 		},
 	}, nil
+}
+
+// newShampoo is Shampoo with its defaults (optim.Shampoo: η 0.001 on
+// RMSProp-grafted steps, no momentum, damping 1e-4 relative to each
+// factor, roots every 20 updates, no norm constraint). It reads only the
+// gradients, so it trains the plain network or, with -norm, the
+// batch-normalised one.
+func newShampoo(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.Shampoo{Rules: gradientRules(c, optim.DefaultShampooRate, 0, optim.DefaultShampooDamping, optim.DefaultShampooInversePeriod)}
+	return gradientTrainer(c, opt, fmt.Sprintf("shampoo lr=%g momentum=%g damping=%g (relative to each factor) period=%d norm-constraint=%g",
+		opt.Rate, opt.Momentum, opt.Damping, opt.InversePeriod, opt.NormConstraint))
+}
+
+// newSOAP is SOAP with the paper's settings (optim.SOAP: η 0.003,
+// β₁ = β₂ = 0.95, ε 1e-8, eigenbases every 10 updates, no norm
+// constraint). It reads only the gradients.
+func newSOAP(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.SOAP{Rules: gradientRules(c, optim.DefaultSOAPRate, 0, optim.DefaultSOAPDamping, optim.DefaultSOAPInversePeriod)}
+	return gradientTrainer(c, opt, fmt.Sprintf("soap lr=%g momentum=%g epsilon=%g period=%d norm-constraint=%g",
+		opt.Rate, opt.Momentum, opt.Damping, opt.InversePeriod, opt.NormConstraint))
+}
+
+// gradientRules are the step rules of the gradient-only preconditioners
+// (Shampoo, SOAP): curvatureRules without a norm constraint unless
+// -norm-constraint is given.
+func gradientRules(c config, eta, mu, lambda float64, period int) optim.Rules {
+	r := curvatureRules(c, eta, mu, lambda, period)
+	r.NormConstraint = c.trust.or(math.Inf(1))
+	return r
 }
 
 // newNNN is a natural neural network (PRONG, Desjardins et al. 2015):

@@ -87,7 +87,7 @@ Usage: go run ./examples/classifier [flags]
 	fs.StringVar(&c.opt, "opt", "adam", methodsHelp())
 	fs.Var(&c.lr, "lr", "learning rate `η` > 0"+zeroValue)
 	fs.Var(&c.momentum, "momentum", "momentum `μ` in [0, 1), 0 for none; not adam's"+zeroValue)
-	fs.Var(&c.damping, "damping", "Tikhonov damping `λ` ≥ 0 of acp (absolute), kfac and newton (relative), 0 for none"+zeroValue)
+	fs.Var(&c.damping, "damping", "Tikhonov damping `λ` ≥ 0 of acp (absolute), kfac, ekfac and newton (relative), shampoo (relative to each factor), soap (Adam's ε), 0 for none"+zeroValue)
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed (initialisation, minibatch order, sampled targets)")
 	fs.StringVar(&c.out, "out", "", "directory for log.csv and curve.png, which must not exist yet (empty: no files); the seconds column is wall-clock training time")
 	fs.StringVar(&c.mnist, "mnist", "", "directory holding the four MNIST IDX files, an error if it does not (empty: search $MNIST_DIR and the module cache)")

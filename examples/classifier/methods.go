@@ -33,6 +33,12 @@ var methods = []method{
 		desc: "amortized covariance preconditioner, §3.4.2 (zero value: η 0.1 under the norm constraint 0.001 × risk, λ 0.01 absolute, heuristic α, refresh every 20)"},
 	{name: "kfac", flags: "momentum damping", build: newKFAC,
 		desc: "K-FAC, Monte-Carlo Fisher (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative, inverses every 20)"},
+	{name: "ekfac", flags: "momentum damping", build: newEKFAC,
+		desc: "eigenvalue-corrected K-FAC (George et al. 2018), Monte-Carlo Fisher (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative, eigenbases every 20)"},
+	{name: "shampoo", flags: "momentum damping", build: newShampoo,
+		desc: "Shampoo, RMSProp-grafted (zero value: η 0.001, λ 1e-4 relative to each factor, roots every 20, no norm constraint)"},
+	{name: "soap", flags: "momentum damping", build: newSOAP,
+		desc: "SOAP, Adam in Shampoo's eigenbasis (zero value: η 0.003, β₁ = β₂ = 0.95, ε 1e-8, eigenbases every 10)"},
 	{name: "newton", flags: "momentum damping", build: newNewton,
 		desc: fmt.Sprintf("block-diagonal Newton on exact Fisher blocks, §3.1.6 (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative); layers of ≤ %d parameters, e.g. -arch 784-6-10", optim.DefaultNewtonMaxParams)},
 }
@@ -182,12 +188,34 @@ func newACP(c config, _ *rand.Rand) (*trainer, error) {
 // its statistics (StatsDue).
 func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 	opt := &optim.KFAC{Rules: flagRules(c)}
+	return backTrainer(opt, rng, fmt.Sprintf("kfac η=%g (norm constraint %g × risk) μ=%g λ=%g (relative) inverses every %d, Monte-Carlo Fisher",
+		c.lr.or(optim.DefaultKFACRate), float64(optim.DefaultNormConstraint), opt.Momentum,
+		c.damping.or(optim.DefaultKFACDamping), optim.DefaultKFACInversePeriod)), nil
+}
+
+// newEKFAC is optim.EKFAC, with K-FAC's records: η 1 under the norm
+// constraint, relative damping λ 0.1 (of the mean eigenvalue scaling),
+// eigenbases every 20 updates after a warm-up, the scaling re-estimated at
+// every update.
+func newEKFAC(c config, rng *rand.Rand) (*trainer, error) {
+	opt := &optim.EKFAC{Rules: flagRules(c)}
+	return backTrainer(opt, rng, fmt.Sprintf("ekfac η=%g (norm constraint %g × risk) μ=%g λ=%g (relative) eigenbases every %d, Monte-Carlo Fisher",
+		c.lr.or(optim.DefaultEKFACRate), float64(optim.DefaultNormConstraint), opt.Momentum,
+		c.damping.or(optim.DefaultEKFACDamping), optim.DefaultEKFACInversePeriod)), nil
+}
+
+// backTrainer is the glue of the methods whose statistics read Back (K-FAC,
+// EKFAC): a Monte-Carlo Fisher, one gradient per example at a target
+// sampled from the model's softmax, backpropagated into the records' Back
+// on the updates where the optimizer reads its statistics (StatsDue).
+func backTrainer(opt interface {
+	optimizer
+	StatsDue() bool
+}, rng *rand.Rand, label string) *trainer {
 	back := &network.Backprop{Estimator: network.FisherGradients, Rand: rng}
 	return &trainer{
-		label: fmt.Sprintf("kfac η=%g (norm constraint %g × risk) μ=%g λ=%g (relative) inverses every %d, Monte-Carlo Fisher",
-			c.lr.or(optim.DefaultKFACRate), float64(optim.DefaultNormConstraint), opt.Momentum,
-			c.damping.or(optim.DefaultKFACDamping), optim.DefaultKFACInversePeriod),
-		opt: opt,
+		label: label,
+		opt:   opt,
 		step: func(net *nn.Network, loss nn.Loss, xb, yb *mat.Dense) error {
 			if opt.StatsDue() {
 				back.Fill(net, loss, xb, yb) // Forward, Backward, and Back
@@ -197,7 +225,25 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 			}
 			return opt.Step(net.Records())
 		},
-	}, nil
+	}
+}
+
+// newShampoo is optim.Shampoo: η 0.001 on RMSProp-grafted steps, damping
+// 1e-4 relative to each factor, roots every 20 updates. It reads only the
+// gradients.
+func newShampoo(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.Shampoo{Rules: flagRules(c)}
+	return gradientTrainer(opt, fmt.Sprintf("shampoo η=%g μ=%g λ=%g (relative to each factor) roots every %d, RMSProp grafting",
+		c.lr.or(optim.DefaultShampooRate), opt.Momentum, c.damping.or(optim.DefaultShampooDamping), optim.DefaultShampooInversePeriod)), nil
+}
+
+// newSOAP is optim.SOAP with the paper's settings: η 0.003,
+// β₁ = β₂ = 0.95, ε 1e-8, eigenbases every 10 updates. It reads only the
+// gradients.
+func newSOAP(c config, _ *rand.Rand) (*trainer, error) {
+	opt := &optim.SOAP{Rules: flagRules(c)}
+	return gradientTrainer(opt, fmt.Sprintf("soap η=%g μ=%g ε=%g eigenbases every %d",
+		c.lr.or(optim.DefaultSOAPRate), opt.Momentum, c.damping.or(optim.DefaultSOAPDamping), optim.DefaultSOAPInversePeriod)), nil
 }
 
 // newNewton is optim.Newton, block-diagonal Newton: η 1, relative damping

@@ -35,6 +35,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/curvature/network"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
 )
@@ -81,6 +82,8 @@ type Task struct {
 	steps    int
 	theta    []float64 // parameter buffer of sync
 	baseline float64
+	gn       *network.Operator // GNVec's operator, built at gnAt
+	gnAt     int
 }
 
 // newTask builds the problem: the network of the given sizes and
@@ -306,6 +309,24 @@ func (p *Task) Loss() (float64, error) {
 	}
 	p.sync(p.part)
 	return p.part.Risk(p.loss, p.xb, p.yb), nil
+}
+
+// GNVec writes into dst the products of the exact Gauss–Newton matrix of
+// the current minibatch (network.NewGaussNewtonOperator at the logits
+// split) with the directions v, the closure of optim.Problem.GNVec (set
+// Problem.GNVec = p.GNVec). The matrix is taken at the parameters of the
+// first call after each Next, on the evaluation copy, so that the records
+// are left unchanged; it returns an error before the first Next.
+func (p *Task) GNVec(dst, v []secondorder.Direction) error {
+	if p.xb == nil {
+		return fmt.Errorf("optimtest: %s: GNVec called before Next", p.name)
+	}
+	if p.gn == nil || p.gnAt != p.steps {
+		p.sync(p.part)
+		p.gn = network.NewGaussNewtonOperator(p.part, p.loss, p.xb, p.yb, nn.GaussNewton, nn.SplitLogits)
+		p.gnAt = p.steps
+	}
+	return p.gn.MulDirections(dst, v)
 }
 
 // sync copies the parameters of the trained network into the evaluation
