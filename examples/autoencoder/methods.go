@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
 
+	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature/network"
 	"github.com/secondorder/secondorder/datasets"
 	"github.com/secondorder/secondorder/nn"
@@ -36,6 +38,7 @@ var methods = []method{
 	{name: "ekfac", desc: "eigenvalue-corrected K-FAC (George et al. 2018), Monte-Carlo Fisher", build: newEKFAC},
 	{name: "shampoo", desc: "Shampoo, RMSProp-grafted (Gupta et al. 2018, Anil et al. 2020)", build: newShampoo},
 	{name: "soap", desc: "SOAP: Adam in Shampoo's eigenbasis (Vyas et al. 2024)", build: newSOAP},
+	{name: "hf", desc: "Hessian-free: CG on Gauss–Newton products (Martens 2010)", build: newHF},
 	{name: "nnn", desc: "natural neural network: whitened layers trained by SGD (§3.5.2)", build: newNNN},
 	{name: "newton", desc: "block-diagonal Newton on exact GN blocks (§3.1.6); small nets only", build: newNewton},
 }
@@ -292,6 +295,53 @@ func newSOAP(c config, _ *rand.Rand) (*trainer, error) {
 	opt := &optim.SOAP{Rules: gradientRules(c, optim.DefaultSOAPRate, 0, optim.DefaultSOAPDamping, optim.DefaultSOAPInversePeriod)}
 	return gradientTrainer(c, opt, fmt.Sprintf("soap lr=%g momentum=%g epsilon=%g period=%d norm-constraint=%g",
 		opt.Rate, opt.Momentum, opt.Damping, opt.InversePeriod, opt.NormConstraint))
+}
+
+// newHF is Hessian-free optimization with its defaults (optim.HessianFree:
+// initial λ 1, adapted; at most 250 CG iterations; norm constraint 0.001
+// relative to the risk). Each update runs CG on the Gauss–Newton products
+// of the batch (-stats-batch m: of its first m examples, Martens' smaller
+// batches for the products), with the risk of the whole batch for the
+// backtracking, the damping rule and the line search.
+func newHF(c config, _ *rand.Rand) (*trainer, error) {
+	if err := perExample(c); err != nil {
+		return nil, err
+	}
+	opt := &optim.HessianFree{Damping: c.damping.or(0), NormConstraint: c.trust.or(0)}
+	if c.undamped() {
+		return nil, errors.New("-opt hf -damping 0: Hessian-free needs a positive initial damping")
+	}
+	m := c.statsBatch.or(0)
+	products := "the batch"
+	if m > 0 {
+		products = fmt.Sprintf("the first %d examples of each batch", m)
+	}
+	return &trainer{
+		label: fmt.Sprintf("hessian-free λ₀=%g (adapted) norm-constraint=%g (relative) max-cg=%d, GN products on %s",
+			orDefault(opt.Damping, optim.DefaultHFDamping), orDefault(opt.NormConstraint, optim.DefaultNormConstraint), optim.DefaultHFMaxIters, products),
+		opt:     opt,
+		network: nn.NewAutoencoder,
+		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
+			net.Forward(xb)
+			net.Backward(loss, xb)
+			var gnvec func(dst, v []secondorder.Direction) error
+			opt.Problem.Loss, gnvec = network.Closures(net, loss, xb, xb)
+			if n, _ := xb.Dims(); m > 0 && m < n {
+				sub := xb.Slice(0, m, 0, xb.RawMatrix().Cols)
+				_, gnvec = network.Closures(net, loss, sub, sub)
+			}
+			opt.Problem.GNVec = gnvec
+			return opt.Step(net.Records())
+		},
+	}, nil
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // gradientRules are the step rules of the gradient-only preconditioners

@@ -116,6 +116,7 @@ func TestZeroValues(t *testing.T) {
 		"ekfac":    &optim.EKFAC{},
 		"shampoo":  &optim.Shampoo{},
 		"soap":     &optim.SOAP{},
+		"hf":       &optim.HessianFree{},
 		"newton":   &optim.Newton{},
 	}
 	for _, m := range methods {
@@ -182,7 +183,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"no stop", []string{"-updates", "0", "-time", "0"}, "nothing would stop"},
 		{"log-every", []string{"-log-every", "-1s"}, "-log-every"},
 		{"log-updates", []string{"-log-updates", "-1"}, "-log-updates must be non-negative"},
-		{"opt", []string{"-opt", "lbfgs"}, `unknown -opt "lbfgs" (available: sgd, nesterov, rmsprop, adam, centered, acp, kfac, ekfac, shampoo, soap, newton)`},
+		{"opt", []string{"-opt", "lbfgs"}, `unknown -opt "lbfgs" (available: sgd, nesterov, rmsprop, adam, centered, acp, kfac, ekfac, shampoo, soap, hf, newton)`},
 		{"lr zero", []string{"-lr", "0"}, "-lr 0: want a positive learning rate"},
 		{"lr negative", []string{"-opt", "sgd", "-lr", "-1"}, "-opt sgd -lr -1: optim: SGD: Rate=-1"},
 		{"lr NaN", []string{"-lr", "NaN"}, "-opt adam -lr NaN: optim: Adam: Rate=NaN"},
@@ -257,7 +258,7 @@ func TestEveryMethodTrains(t *testing.T) {
 	// updates: chance is 10 %; plain SGD and centered GD at η = 0.01 are
 	// slow starters (30–36 %), the adaptive and curvature-based methods
 	// reach 79–87 % with ReLU, and two hidden units cap Newton near 40 %.
-	minAccuracy := map[string]float64{"sgd": 20, "nesterov": 20, "centered": 20, "rmsprop": 70, "adam": 70, "acp": 65, "kfac": 70, "ekfac": 70, "shampoo": 70, "soap": 70, "newton": 25}
+	minAccuracy := map[string]float64{"sgd": 20, "nesterov": 20, "centered": 20, "rmsprop": 70, "adam": 70, "acp": 65, "kfac": 70, "ekfac": 70, "shampoo": 70, "soap": 70, "hf": 70, "newton": 25}
 	for _, m := range methods {
 		acts := []string{"relu"}
 		if m.name == "acp" || m.name == "kfac" || m.name == "ekfac" || m.name == "newton" {

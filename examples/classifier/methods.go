@@ -39,6 +39,8 @@ var methods = []method{
 		desc: "Shampoo, RMSProp-grafted (zero value: η 0.001, λ 1e-4 relative to each factor, roots every 20, no norm constraint)"},
 	{name: "soap", flags: "momentum damping", build: newSOAP,
 		desc: "SOAP, Adam in Shampoo's eigenbasis (zero value: η 0.003, β₁ = β₂ = 0.95, ε 1e-8, eigenbases every 10)"},
+	{name: "hf", flags: "damping", build: newHF,
+		desc: "Hessian-free, CG on Gauss–Newton products (zero value: initial λ 1 adapted, ≤ 250 CG iterations, norm constraint 0.001 × risk)"},
 	{name: "newton", flags: "momentum damping", build: newNewton,
 		desc: fmt.Sprintf("block-diagonal Newton on exact Fisher blocks, §3.1.6 (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative); layers of ≤ %d parameters, e.g. -arch 784-6-10", optim.DefaultNewtonMaxParams)},
 }
@@ -244,6 +246,28 @@ func newSOAP(c config, _ *rand.Rand) (*trainer, error) {
 	opt := &optim.SOAP{Rules: flagRules(c)}
 	return gradientTrainer(opt, fmt.Sprintf("soap η=%g μ=%g ε=%g eigenbases every %d",
 		c.lr.or(optim.DefaultSOAPRate), opt.Momentum, c.damping.or(optim.DefaultSOAPDamping), optim.DefaultSOAPInversePeriod)), nil
+}
+
+// newHF is optim.HessianFree: CG on the Gauss–Newton products of the batch
+// (network.Closures gives them, and the risk for the backtracking, the
+// damping rule and the line search), initial λ 1 adapted by
+// Levenberg–Marquardt.
+func newHF(c config, _ *rand.Rand) (*trainer, error) {
+	if c.undamped() {
+		return nil, fmt.Errorf("-opt hf -damping 0: Hessian-free needs a positive initial damping")
+	}
+	opt := &optim.HessianFree{Damping: c.damping.val}
+	return &trainer{
+		label: fmt.Sprintf("hessian-free λ₀=%g (adapted) ≤ %d CG iterations (norm constraint %g × risk)",
+			c.damping.or(optim.DefaultHFDamping), optim.DefaultHFMaxIters, float64(optim.DefaultNormConstraint)),
+		opt: opt,
+		step: func(net *nn.Network, loss nn.Loss, xb, yb *mat.Dense) error {
+			net.Forward(xb)
+			net.Backward(loss, yb)
+			opt.Problem.Loss, opt.Problem.GNVec = network.Closures(net, loss, xb, yb)
+			return opt.Step(net.Records())
+		},
+	}, nil
 }
 
 // newNewton is optim.Newton, block-diagonal Newton: η 1, relative damping
