@@ -58,9 +58,21 @@
 // file, tested against its dense matrix:
 //
 //	KFACBlock      Ā ⊗ G, moving averages, factored Tikhonov damping (Martens & Grosse 2015; §3.5.1)
+//	EKFACBlock     K-FAC's eigenbasis with re-estimated eigenvalues diag(UᵀBU) (George et al. 2018)
 //	ACPBlock       Ā ⊗ αI + λI, refreshed input statistics, heuristic or fixed α (§3.3.3–3.4.2)
 //	ExactBlock     the dense block of eq. 3.3.2 and its Cholesky factorization (block Newton, §3.1.6)
-//	DiagonalBlock  the diagonal of that block, O(m P) from the records
+//	DiagonalBlock  the diagonal of that block, O(m P) from the records (exact or Monte-Carlo diagonal GGN)
+//	ShampooBlock   (L + ε)^{−1/4} G (R + ε)^{−1/4} of the gradient matrices, RMSProp-grafted (Gupta et al. 2018)
+//	SOAPBlock      Adam in the eigenbasis of Shampoo's factors (Vyas et al. 2024)
+//
+// # Matrix-free estimators
+//
+// On any symmetric LinearOperator (curvature/network's Hessian, Gauss–Newton
+// and Fisher operators, or a SymOperator):
+//
+//	Hutchinson     the trace and the diagonal from Rademacher probes, with standard errors
+//	Lanczos        Ritz values and vectors with residual bounds (full reorthogonalisation)
+//	SLQ            stochastic Lanczos quadrature: spectral density and tr f(A)
 //
 //	LayerBlock,             one layer's diagonal block of a network-level matrix; the block-diagonal
 //	BlockDiagonal           approximation of §3.1.6, with the offsets of secondorder.Layout
@@ -91,6 +103,10 @@
 //	Suite7  Monte-Carlo Fisher → true Fisher at the 1/√S rate of its computed standard error
 //	Suite8  GN-, Fisher-, Hessian- and residual-vector products, and products with per-layer
 //	        directions (MulDirections), = dense matrices × random vectors
+//	Suite9  DiagonalBlock = the diagonal of the full GN / Fisher (exact estimators); its
+//	        Monte-Carlo version converges at the rate of its closed-form variance
+//	Suite10 Lanczos, Hutchinson and SLQ on network operators against dense eigendecompositions,
+//	        traces and diagonals
 //
 // The tests of this package check the record-level functions, on records
 // made by hand without package nn, against their dense definitions with
