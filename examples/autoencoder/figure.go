@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,10 @@ var figures = map[string][]entry{
 	// training times of raceTimes (see runFigure).
 	"race": {
 		{"K-FAC", "kfac", "none"},
+		{"EKFAC", "ekfac", "none"},
+		{"Shampoo", "shampoo", "none"},
+		{"SOAP", "soap", "none"},
+		{"Hessian-free", "hf", "none"},
 		{"ACP, heuristic α", "acp", "none"},
 		{"ACP, fixed α", "acp-fixed", "none"},
 		{"NNN", "nnn", "none"},
@@ -93,6 +98,21 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 	fmt.Fprintf(&table, "| method | updates | training seconds | train_err | test_err |\n|---|---|---|---|---|\n")
 	race := c.figure == "race"
 	for _, e := range entries {
+		if !c.trains(e) {
+			// -methods: the curve of an earlier run, when there is one.
+			cv, ok, err := readCurve(e.dir(c.out))
+			if err != nil {
+				return err
+			}
+			if ok {
+				cv.name = e.label
+				curves = append(curves, cv)
+				last := cv.points[len(cv.points)-1]
+				fmt.Fprintf(&table, "| %s | %d | %.0f | %.3f | %.3f |\n", e.label, last.update, last.seconds, last.trainErr, last.testErr)
+				fmt.Fprintf(w, "\n== figure %s: %s from %s\n", c.figure, e.label, filepath.Join(e.dir(c.out), "log.csv"))
+			}
+			continue
+		}
 		ec := e.config(c)
 		if race {
 			ec.logAt = raceTimes(c.budget)
@@ -147,6 +167,78 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%s%s", note, table.String())
 	return nil
+}
+
+// trains reports whether the figure's entry e is trained by this run:
+// every entry, or those named by -methods.
+func (c config) trains(e entry) bool {
+	if c.methods == "" {
+		return true
+	}
+	for _, m := range strings.Split(c.methods, ",") {
+		if strings.TrimSpace(m) == e.opt {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMethods refuses a -methods that names a method outside the figure,
+// or -methods without -figure.
+func (c config) checkMethods() error {
+	if c.methods == "" {
+		return nil
+	}
+	for _, m := range strings.Split(c.methods, ",") {
+		m = strings.TrimSpace(m)
+		found := false
+		for _, e := range figures[c.figure] {
+			found = found || e.opt == m
+		}
+		if !found {
+			return fmt.Errorf("-methods: %q is not a method of -figure %s", m, c.figure)
+		}
+	}
+	return nil
+}
+
+// readCurve reads the evaluations of an earlier run from dir/log.csv; ok
+// is false when there is none.
+func readCurve(dir string) (cv curve, ok bool, err error) {
+	path := filepath.Join(dir, "log.csv")
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return curve{}, false, nil
+	}
+	if err != nil {
+		return curve{}, false, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return curve{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	for i, r := range rows {
+		if i == 0 {
+			continue // header: update,seconds,epoch,train_loss,train_err,test_err
+		}
+		if len(r) != 6 {
+			return curve{}, false, fmt.Errorf("%s: line %d has %d fields, want 6", path, i+1, len(r))
+		}
+		var p point
+		var v [5]float64
+		for k, j := range []int{1, 3, 4, 5, 0} {
+			if v[k], err = strconv.ParseFloat(r[j], 64); err != nil {
+				return curve{}, false, fmt.Errorf("%s: line %d: %w", path, i+1, err)
+			}
+		}
+		p.seconds, p.loss, p.trainErr, p.testErr, p.update = v[0], v[1], v[2], v[3], int(v[4])
+		cv.points = append(cv.points, p)
+	}
+	if len(cv.points) == 0 {
+		return curve{}, false, fmt.Errorf("%s: no evaluations", path)
+	}
+	return cv, true, nil
 }
 
 // raceTimes returns the training times at which -figure race evaluates
@@ -230,7 +322,7 @@ func shortDuration(d time.Duration) string {
 // method, training seconds, updates, and the errors on the full training
 // and test sets.
 func writeRaceCSV(path string, curves []curve) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.Create(path) // derived from the logs; run refuses an existing one unless -methods
 	if err != nil {
 		return err
 	}

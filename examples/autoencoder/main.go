@@ -90,6 +90,7 @@ type config struct {
 	out          string
 	mnist        string
 	evalSize     int
+	methods      string // -methods: the figure's entries to train
 	logEvery     time.Duration
 	logUpdates   int
 	norm         string
@@ -281,6 +282,9 @@ func (c *config) checkSettings() error {
 		if _, ok := figures[c.figure]; !ok {
 			return fmt.Errorf("unknown -figure %q (want 3.1, 3.2, baselines or race)", c.figure)
 		}
+		if err := c.checkMethods(); err != nil {
+			return err
+		}
 		if c.figure == "race" && c.budget <= 0 {
 			return errors.New("-figure race races against the clock: give -time (e.g. -time 10m)")
 		}
@@ -352,7 +356,12 @@ func (c config) outputs() []string {
 	}
 	var files []string
 	for _, e := range figures[c.figure] {
-		files = append(files, filepath.Join(e.dir(c.out), "log.csv"))
+		if c.trains(e) {
+			files = append(files, filepath.Join(e.dir(c.out), "log.csv"))
+		}
+	}
+	if c.methods != "" {
+		return files // the figure's own outputs are rewritten
 	}
 	for _, name := range []string{"updates", "seconds"} {
 		files = append(files, filepath.Join(c.out, fmt.Sprintf("figure%s-%s.png", c.figure, name)))

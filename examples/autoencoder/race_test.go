@@ -78,3 +78,45 @@ func TestRaceTable(t *testing.T) {
 		t.Errorf("table\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// TestRaceMethods: -methods trains only the methods named and takes the
+// others' curves from their logs under -out, so that a race can be
+// completed method by method: after -methods sgd then -methods adam,
+// race.csv and the table hold SGD and Adam and no other method; a method
+// trained already, or one outside the figure, is refused.
+func TestRaceMethods(t *testing.T) {
+	needMNIST(t)
+	dir := t.TempDir()
+	for _, m := range []string{"sgd", "adam"} {
+		c := parse(t, "-figure", "race", "-methods", m, "-arch", "784-16-784", "-time", "100ms", "-eval", "200", "-out", dir)
+		var out bytes.Buffer
+		if _, err := run(c, &out); err != nil {
+			t.Fatalf("-methods %s: %v\n%s", m, err, out.String())
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "race.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string]bool{}
+	for _, r := range rows[1:] {
+		methods[r[0]] = true
+	}
+	if !reflect.DeepEqual(methods, map[string]bool{"SGD": true, "Adam": true}) {
+		t.Errorf("race.csv holds %v, want SGD and Adam", methods)
+	}
+	table, _ := os.ReadFile(filepath.Join(dir, "figurerace.md"))
+	if !strings.Contains(string(table), "| SGD | ") || !strings.Contains(string(table), "| Adam | ") {
+		t.Errorf("table:\n%s", table)
+	}
+	for _, args := range [][]string{{"-methods", "sgd"}, {"-methods", "lbfgs"}} {
+		c := parse(t, append([]string{"-figure", "race", "-arch", "784-16-784", "-time", "100ms", "-out", dir}, args...)...)
+		if _, err := run(c, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
