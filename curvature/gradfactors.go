@@ -97,3 +97,74 @@ func readBasis(r *state.Reader, e *kron.EigenKron, d blockDims) {
 		r.Fail("basis of %d and %d for a %d×%d layer", na, nb, d.out, d.in)
 	}
 }
+
+// marshalGradBlock returns the checkpoint of kind "curvature.<name>"
+// that ShampooBlock and SOAPBlock share: the Decay (DefaultDecay for zero),
+// the block's base, the averages of L and R, the block's vector averages
+// avgs, and the basis held (a nested kron.EigenKron) when ready.
+func marshalGradBlock(name string, decay float64, base *blockBase, gf *gradFactors, cur int, avgs ...*MovingAverage) ([]byte, error) {
+	if err := checkDecay(decay, name); err != nil {
+		return nil, err
+	}
+	var eig []byte
+	if base.ready {
+		eig, _ = gf.eig[cur].MarshalBinary() // its error is always nil
+	}
+	n := 8 + baseLen + gf.stateLen()
+	for _, a := range avgs {
+		n += a.stateLen()
+	}
+	if base.ready {
+		n += 8 + len(eig)
+	}
+	return encodeBlock(name, n, func(w *state.Writer) {
+		w.Float(orDefaultDecay(decay))
+		base.writeState(w)
+		gf.writeState(w)
+		for _, a := range avgs {
+			a.writeState(w)
+		}
+		if base.ready {
+			w.Bytes(eig)
+		}
+	}), nil
+}
+
+// unmarshalGradBlock reads what marshalGradBlock wrote, with len(what)
+// vector averages of n_out(n_in+1) entries (named by what), into new
+// values: the base, the factors with the basis in eig[0], the averages. check
+// tells whether the counts are consistent (the block's rule), recording on
+// r why not. Errors are prefixed "curvature: <name>: " and wrap
+// ErrCorruptCheckpoint for data that is not a valid checkpoint.
+func unmarshalGradBlock(data []byte, name string, decay float64, what []string, check func(r *state.Reader, base blockBase, gf *gradFactors, avgs []MovingAverage) bool) (blockBase, gradFactors, []MovingAverage, error) {
+	if err := checkDecay(decay, name); err != nil {
+		return blockBase{}, gradFactors{}, nil, err
+	}
+	var (
+		base blockBase
+		gf   gradFactors
+		avgs = make([]MovingAverage, len(what))
+	)
+	err := decodeBlock(data, name, func(r *state.Reader) error {
+		if err := readSetting(r, "block", "Decay", orDefaultDecay(decay)); err != nil {
+			return err
+		}
+		base = readBlockBase(r)
+		gf = readGradFactors(r, decay, base.dims)
+		n := -1
+		if base.dims.set {
+			n = base.dims.out * (base.dims.in + 1)
+		}
+		for i, w := range what {
+			avgs[i] = readMovingAverage(r, decay, vectorEstimates, n, w)
+		}
+		if r.Err() != nil || !check(r, base, &gf, avgs) {
+			return nil
+		}
+		if base.ready {
+			readBasis(r, &gf.eig[0], base.dims)
+		}
+		return nil
+	})
+	return base, gf, avgs, err
+}

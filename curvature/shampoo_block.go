@@ -8,7 +8,6 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/internal/state"
-	"github.com/secondorder/secondorder/kron"
 )
 
 // GraftEpsilon is the ε of the RMSProp direction G/(√v + ε) whose norm
@@ -239,26 +238,7 @@ func (b *ShampooBlock) Mul(dst, v *mat.Dense) {
 // recomputed from the basis and λ. It returns an error, prefixed
 // "curvature: ShampooBlock: ", for a Decay outside [0, 1).
 func (b *ShampooBlock) MarshalBinary() ([]byte, error) {
-	if err := checkDecay(b.Decay, "ShampooBlock"); err != nil {
-		return nil, err
-	}
-	var eig []byte
-	if b.ready {
-		eig, _ = b.gf.eig[b.cur].MarshalBinary()
-	}
-	n := 8 + baseLen + b.gf.stateLen() + b.v.stateLen()
-	if b.ready {
-		n += 8 + len(eig)
-	}
-	return encodeBlock("ShampooBlock", n, func(w *state.Writer) {
-		w.Float(orDefaultDecay(b.Decay))
-		b.blockBase.writeState(w)
-		b.gf.writeState(w)
-		b.v.writeState(w)
-		if b.ready {
-			w.Bytes(eig)
-		}
-	}), nil
+	return marshalGradBlock("ShampooBlock", b.Decay, &b.blockBase, &b.gf, b.cur, &b.v)
 }
 
 // UnmarshalBinary restores into b (encoding.BinaryUnmarshaler) a
@@ -270,42 +250,19 @@ func (b *ShampooBlock) MarshalBinary() ([]byte, error) {
 // basis without statistics) gives an error with that prefix wrapping
 // ErrCorruptCheckpoint. On any error b is left unchanged.
 func (b *ShampooBlock) UnmarshalBinary(data []byte) error {
-	if err := checkDecay(b.Decay, "ShampooBlock"); err != nil {
-		return err
-	}
-	var (
-		nb  ShampooBlock
-		eig kron.EigenKron
-	)
-	err := decodeBlock(data, "ShampooBlock", func(r *state.Reader) error {
-		if err := readSetting(r, "block", "Decay", orDefaultDecay(b.Decay)); err != nil {
-			return err
-		}
-		nb.blockBase = readBlockBase(r)
-		nb.gf = readGradFactors(r, b.Decay, nb.dims)
-		n := -1
-		if nb.dims.set {
-			n = nb.dims.out * (nb.dims.in + 1)
-		}
-		nb.v = readMovingAverage(r, b.Decay, vectorEstimates, n, "average of G∘G")
-		if r.Err() != nil {
-			return nil
-		}
-		if nb.v.k != nb.gf.count() || (nb.ready && nb.v.k == 0) {
-			r.Fail("%d squared gradients for %d factor updates (ready %t)", nb.v.k, nb.gf.count(), nb.ready)
-			return nil
-		}
-		if nb.ready {
-			readBasis(r, &eig, nb.dims)
-		}
-		return nil
-	})
+	base, gf, avgs, err := unmarshalGradBlock(data, "ShampooBlock", b.Decay, []string{"average of G∘G"},
+		func(r *state.Reader, base blockBase, gf *gradFactors, avgs []MovingAverage) bool {
+			if avgs[0].k != gf.count() || (base.ready && avgs[0].k == 0) {
+				r.Fail("%d squared gradients for %d factor updates (ready %t)", avgs[0].k, gf.count(), base.ready)
+				return false
+			}
+			return true
+		})
 	if err != nil {
 		return err
 	}
-	nb.Decay = b.Decay
+	nb := ShampooBlock{Decay: b.Decay, blockBase: base, gf: gf, v: avgs[0]}
 	if nb.ready {
-		nb.gf.eig[0] = eig
 		if err := nb.setRoots(0, nb.lambda); err != nil {
 			return fmt.Errorf("curvature: ShampooBlock: basis with damping %g: %v: %w", nb.lambda, err, ErrCorruptCheckpoint)
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/internal/state"
-	"github.com/secondorder/secondorder/kron"
 )
 
 // SOAPBlock is SOAP, "ShampoO with Adam in the Preconditioner's
@@ -214,27 +213,7 @@ func (b *SOAPBlock) Mul(dst, v *mat.Dense) {
 // returns an error, prefixed "curvature: SOAPBlock: ", for a Decay outside
 // [0, 1).
 func (b *SOAPBlock) MarshalBinary() ([]byte, error) {
-	if err := checkDecay(b.Decay, "SOAPBlock"); err != nil {
-		return nil, err
-	}
-	var eig []byte
-	if b.ready {
-		eig, _ = b.gf.eig[b.cur].MarshalBinary()
-	}
-	n := 8 + baseLen + b.gf.stateLen() + b.m.stateLen() + b.v.stateLen()
-	if b.ready {
-		n += 8 + len(eig)
-	}
-	return encodeBlock("SOAPBlock", n, func(w *state.Writer) {
-		w.Float(orDefaultDecay(b.Decay))
-		b.blockBase.writeState(w)
-		b.gf.writeState(w)
-		b.m.writeState(w)
-		b.v.writeState(w)
-		if b.ready {
-			w.Bytes(eig)
-		}
-	}), nil
+	return marshalGradBlock("SOAPBlock", b.Decay, &b.blockBase, &b.gf, b.cur, &b.m, &b.v)
 }
 
 // UnmarshalBinary restores into b (encoding.BinaryUnmarshaler) a
@@ -246,42 +225,17 @@ func (b *SOAPBlock) MarshalBinary() ([]byte, error) {
 // moments without a basis) gives an error with that prefix wrapping
 // ErrCorruptCheckpoint. On any error b is left unchanged.
 func (b *SOAPBlock) UnmarshalBinary(data []byte) error {
-	if err := checkDecay(b.Decay, "SOAPBlock"); err != nil {
-		return err
-	}
-	var (
-		nb  SOAPBlock
-		eig kron.EigenKron
-	)
-	err := decodeBlock(data, "SOAPBlock", func(r *state.Reader) error {
-		if err := readSetting(r, "block", "Decay", orDefaultDecay(b.Decay)); err != nil {
-			return err
-		}
-		nb.blockBase = readBlockBase(r)
-		nb.gf = readGradFactors(r, b.Decay, nb.dims)
-		n := -1
-		if nb.dims.set {
-			n = nb.dims.out * (nb.dims.in + 1)
-		}
-		nb.m = readMovingAverage(r, b.Decay, vectorEstimates, n, "first moment")
-		nb.v = readMovingAverage(r, b.Decay, vectorEstimates, n, "second moment")
-		if r.Err() != nil {
-			return nil
-		}
-		if nb.m.k != nb.v.k || (nb.m.k > 0 && !nb.ready) || (nb.ready && nb.gf.count() == 0) {
-			r.Fail("moments of %d and %d updates, factors of %d, basis held %t", nb.m.k, nb.v.k, nb.gf.count(), nb.ready)
-			return nil
-		}
-		if nb.ready {
-			readBasis(r, &eig, nb.dims)
-		}
-		return nil
-	})
+	base, gf, avgs, err := unmarshalGradBlock(data, "SOAPBlock", b.Decay, []string{"first moment", "second moment"},
+		func(r *state.Reader, base blockBase, gf *gradFactors, avgs []MovingAverage) bool {
+			if avgs[0].k != avgs[1].k || (avgs[0].k > 0 && !base.ready) || (base.ready && gf.count() == 0) {
+				r.Fail("moments of %d and %d updates, factors of %d, basis held %t", avgs[0].k, avgs[1].k, gf.count(), base.ready)
+				return false
+			}
+			return true
+		})
 	if err != nil {
 		return err
 	}
-	nb.Decay = b.Decay
-	nb.gf.eig[0] = eig
-	*b = nb
+	*b = SOAPBlock{Decay: b.Decay, blockBase: base, gf: gf, m: avgs[0], v: avgs[1]}
 	return nil
 }
