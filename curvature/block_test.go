@@ -210,7 +210,8 @@ func TestBlockContract(t *testing.T) {
 		{"ACP/batch", func() Block { return &ACPBlock{Decay: 0.9} }, pathBatch, 20, 4, 3, 20, 0},
 		{"Exact", func() Block { return &ExactBlock{} }, pathAuto, 20, 4, 3, 40, 0},
 		{"Diagonal", func() Block { return &DiagonalBlock{} }, pathAuto, 20, 4, 3, 40, 0},
-		{"EKFAC", func() Block { return &EKFACBlock{} }, pathAuto, 20, 4, 3, 20, 0},
+		{"EKFAC/gradient", func() Block { return &EKFACBlock{} }, pathGradient, 20, 4, 3, 20, 0},
+		{"EKFAC/batch", func() Block { return &EKFACBlock{} }, pathBatch, 20, 4, 3, 20, 0},
 		{"Shampoo", func() Block { return &ShampooBlock{} }, pathAuto, 20, 4, 3, 20, 0},
 		{"SOAP", func() Block { return &SOAPBlock{} }, pathAuto, 20, 4, 3, 20, 0},
 	} {
@@ -220,6 +221,8 @@ func TestBlockContract(t *testing.T) {
 				case *KFACBlock:
 					b.path = tc.path
 				case *ACPBlock:
+					b.path = tc.path
+				case *EKFACBlock:
 					b.path = tc.path
 				}
 				return b

@@ -53,8 +53,8 @@ var checkpointCases = []checkpointCase{
 	{"Exact", "ExactBlock", 0, func() checkpointed { return &ExactBlock{} }, 5, 3, 2, 9, true, false},
 	{"Diagonal default decay", "DiagonalBlock", 8, func() checkpointed { return &DiagonalBlock{} }, 6, 4, 3, 6, false, false},
 	{"Diagonal decay 0.3", "DiagonalBlock", 8, func() checkpointed { return &DiagonalBlock{Decay: 0.3} }, 5, 3, 2, 12, true, false},
-	{"EKFAC default decay", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{} }, 6, 4, 3, 6, false, false},
-	{"EKFAC decay 0.5, BackExamples", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{Decay: 0.5} }, 5, 3, 2, 9, true, false},
+	{"EKFAC default decay", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{} }, 6, 4, 3, 6, false, true},
+	{"EKFAC decay 0.5, BackExamples", "EKFACBlock", 8, func() checkpointed { return &EKFACBlock{Decay: 0.5} }, 5, 3, 2, 9, true, true},
 	{"Shampoo default decay", "ShampooBlock", 8, func() checkpointed { return &ShampooBlock{} }, 6, 4, 3, 6, false, false},
 	{"Shampoo decay 0.5", "ShampooBlock", 8, func() checkpointed { return &ShampooBlock{Decay: 0.5} }, 5, 3, 2, 9, true, false},
 	{"SOAP default decay", "SOAPBlock", 8, func() checkpointed { return &SOAPBlock{} }, 6, 4, 3, 6, false, false},
@@ -123,6 +123,8 @@ func setPath(b checkpointed, p solvePath) {
 	case *KFACBlock:
 		b.path = p
 	case *ACPBlock:
+		b.path = p
+	case *EKFACBlock:
 		b.path = p
 	}
 }

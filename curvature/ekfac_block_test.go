@@ -39,8 +39,9 @@ func basisDense(b *EKFACBlock) *mat.Dense {
 // TestEKFACBlockIsKFACAtFirstRefresh: at its first Refresh the scaling is
 // K-FAC's λ_G λ_Aᵀ, so the block is Ā⊗G (Mul against DenseKFAC) and its
 // direction is the exact Tikhonov-damped K-FAC solve (Ā⊗G + λI)⁻¹ vec ∇
-// (against a dense solve), tolerance 1e-10 relative, on every record layout
-// of the averaged blocks' cases.
+// (against a dense solve), tolerance 1e-10 relative, from [∇W ∇b] and on
+// the batch side from Grad and Input, on every record layout of the
+// averaged blocks' cases.
 func TestEKFACBlockIsKFACAtFirstRefresh(t *testing.T) {
 	for ci, tc := range averagedBlockCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,9 +57,13 @@ func TestEKFACBlockIsKFACAtFirstRefresh(t *testing.T) {
 			a, g := b.Factors()
 			var kf mat.SymDense
 			DenseKFAC(&kf, a, g)
-			var got mat.Dense
-			b.Precondition(&got, l)
-			testutil.EqualApprox(t, "direction", &got, denseSolve(t, addDiag(&kf, lambda), paramGrad(l)), 1e-12, 1e-10)
+			want := denseSolve(t, addDiag(&kf, lambda), paramGrad(l))
+			for _, path := range []solvePath{pathGradient, pathBatch} {
+				b.path = path
+				var got mat.Dense
+				b.Precondition(&got, l)
+				testutil.EqualApprox(t, fmt.Sprintf("direction (path %d)", path), &got, want, 1e-12, 1e-10)
+			}
 			checkMulScale(t, b, &mat.Dense{}, testutil.RandDense(newRand(7), tc.out, tc.in+1, 1), &kf, 1e-10)
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/secondorder"
@@ -42,8 +44,10 @@ const GraftEpsilon = 1e-8
 //
 // Cost per layer, with n_A = n_in+1 and n_G = n_out: Update two syrk of the
 // gradient, n_G n_A (n_A + n_G) flops; Refresh two symmetric
-// eigendecompositions; Precondition four products, 4 n_G n_A (n_A + n_G).
-// Memory: the averages of L, R (with staging copies) and v, three bases.
+// eigendecompositions and the explicit roots P_L, P_R, 2(n_A³ + n_G³);
+// Precondition two products, P_L G P_R, 2 n_G n_A (n_A + n_G). Memory: the
+// averages of L, R (with staging copies) and v, three bases and their
+// roots.
 // It implements Staged and, for checkpoints that resume exactly,
 // encoding.BinaryMarshaler and encoding.BinaryUnmarshaler (kind
 // "curvature.ShampooBlock").
@@ -64,6 +68,9 @@ type ShampooBlock struct {
 	sq    mat.VecDense
 	ra    []float64 // buffers of the roots of R and L
 	rg    []float64
+	pl    [3]mat.Dense // P_L = (L + ε_L I)^{−1/4} of each basis
+	pr    [3]mat.Dense // P_R
+	work  mat.Dense
 }
 
 // Update folds the statistics of the record's gradient [∇W ∇b] into the
@@ -139,7 +146,26 @@ func (b *ShampooBlock) setRoots(i int, lambda float64) error {
 			raw.Data[o*raw.Stride+c] = x * y
 		}
 	}
+	// The explicit inverse roots P_L = Q_L diag(1/rg) Q_Lᵀ and P_R, so that
+	// Precondition is two products, P_L G P_R, instead of four.
+	qa, qg := b.gf.eig[i].Bases()
+	inverseRoot(&b.pl[i], &b.work, qg, rg)
+	inverseRoot(&b.pr[i], &b.work, qa, ra)
 	return nil
+}
+
+// inverseRoot writes Q diag(1/r) Qᵀ into dst, with work a buffer.
+func inverseRoot(dst, work, q *mat.Dense, r []float64) {
+	n := len(r)
+	reuseWork(work, n, n)
+	qr, wr := q.RawMatrix(), work.RawMatrix()
+	for i := 0; i < n; i++ {
+		for j, v := range qr.Data[i*qr.Stride : i*qr.Stride+n] {
+			wr.Data[i*wr.Stride+j] = v / r[j]
+		}
+	}
+	reuseWork(dst, n, n)
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1, wr, qr, 0, dst.RawMatrix())
 }
 
 // fourthRoots writes into dst (λ_i + ε)^{1/4} for the eigenvalues vals of a
@@ -203,11 +229,10 @@ func (b *ShampooBlock) Precondition(dst *mat.Dense, l *secondorder.Layer) {
 			graft += d * d
 		}
 	}
-	// The roots are positive (Refresh checked them): SolveScaled with
-	// λ = 0 cannot fail.
-	if err := b.gf.eig[b.cur].SolveScaled(dst, dst, &b.roots[b.cur], 0); err != nil {
-		panic("curvature: ShampooBlock.Precondition: " + err.Error())
-	}
+	// U = P_L G P_R.
+	reuseWork(&b.work, raw.Rows, raw.Cols)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, b.pl[b.cur].RawMatrix(), raw, 0, b.work.RawMatrix())
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, b.work.RawMatrix(), b.pr[b.cur].RawMatrix(), 0, raw)
 	if n := mat.Norm(dst, 2); n > 0 {
 		f := math.Sqrt(graft) / n
 		for o := 0; o < raw.Rows; o++ {

@@ -264,6 +264,42 @@ func (e *EigenKron) SolveScaled(dst *mat.Dense, x mat.Matrix, s *mat.Dense, lamb
 	return nil
 }
 
+// ScaleRotated finishes SolveScaled from the rotated Z = Q_Bᵀ X Q_A: it
+// writes Q_B (Z ./ (S + λ)) Q_Aᵀ into dst, so that a caller who has Z
+// cheaper (from a low-rank X, say) saves the first two products. Shapes,
+// errors and aliasing are those of SolveScaled, with z in place of x.
+func (e *EigenKron) ScaleRotated(dst *mat.Dense, z mat.Matrix, s *mat.Dense, lambda float64) error {
+	const op = "EigenKron.ScaleRotated"
+	if !e.ok {
+		panic("kron: " + op + ": no valid factorization")
+	}
+	checkDamping(lambda, op)
+	na, nb := e.Dims()
+	checkDims(z, nb, na, op, "Z")
+	checkDims(s, nb, na, op, "S")
+	sr := s.RawMatrix()
+	for i := 0; i < nb; i++ {
+		for _, v := range sr.Data[i*sr.Stride : i*sr.Stride+na] {
+			if !(v+lambda > 0) {
+				return &FactorError{Factor: "S", Err: ErrSingular}
+			}
+		}
+	}
+	reuseDense(dst, nb, na, op)
+	if dst != z {
+		dst.Copy(z)
+	}
+	raw := dst.RawMatrix()
+	for i := 0; i < nb; i++ {
+		row := raw.Data[i*raw.Stride : i*raw.Stride+na]
+		for j, v := range sr.Data[i*sr.Stride : i*sr.Stride+na] {
+			row[j] /= v + lambda
+		}
+	}
+	e.RotateBack(dst, dst)
+	return nil
+}
+
 // MulScaled writes into dst Q_B ((Q_Bᵀ X Q_A) .* S) Q_Aᵀ, the product with
 // (Q_A⊗Q_B) diag(vec S) (Q_A⊗Q_B)ᵀ; with S = λ_B λ_Aᵀ it is (A⊗B) vec(X). An
 // empty dst is resized; dst may be x.

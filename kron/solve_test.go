@@ -351,8 +351,8 @@ func TestFactoredTikhonov(t *testing.T) {
 // M = (Q_A⊗Q_B) diag(vec S) (Q_A⊗Q_B)ᵀ built from the bases EigenKron
 // returns: SolveScaled against a dense solve with M + λI, MulScaled
 // against M vec(X); with S = λ_B λ_Aᵀ, SolveScaled equals Solve and
-// MulScaled equals (A⊗B) vec(X) (tolerance 1e-10); a zero entry of S + λ is
-// ErrSingular.
+// MulScaled equals (A⊗B) vec(X) (tolerance 1e-10); ScaleRotated of the
+// rotated X is SolveScaled; a zero entry of S + λ is ErrSingular.
 func TestEigenKronScaled(t *testing.T) {
 	rng := newRand(18)
 	for _, s := range squareSizes {
@@ -406,8 +406,16 @@ func TestEigenKronScaled(t *testing.T) {
 			want.MulVec(kronDense(a, b), vecOf(x))
 			checkVecApprox(t, "MulScaled with λ_B λ_Aᵀ vs A⊗B", vecOf(&p), &want, 1e-10)
 
+			var z, y3 mat.Dense
+			e.Rotate(&z, x)
+			if err := e.ScaleRotated(&y3, &z, kr, 0.2); err != nil {
+				t.Fatal(err)
+			}
+			checkApprox(t, "ScaleRotated of the rotated X vs SolveScaled", &y3, &y1, 1e-10)
+
 			sc.Set(0, 0, 0)
 			checkFactorError(t, e.SolveScaled(&y1, x, sc, 0), kron.ErrSingular, "S")
+			checkFactorError(t, e.ScaleRotated(&y1, &z, sc, 0), kron.ErrSingular, "S")
 		})
 	}
 }

@@ -16,8 +16,10 @@ const (
 	DefaultEKFACDamping = 0.1
 	// DefaultEKFACInversePeriod is the period, in updates, of the
 	// eigendecompositions of the factors (Rules.InversePeriod); the
-	// scaling is re-estimated at every statistics update in between.
-	DefaultEKFACInversePeriod = 20
+	// scaling is re-estimated at every statistics update in between, so
+	// the basis may age longer than K-FAC's inverses (on the benchmark
+	// autoencoder a refresh costs about 1.4 s, eight updates).
+	DefaultEKFACInversePeriod = 50
 )
 
 var ekfacDefaults = methodDefaults{
@@ -27,7 +29,7 @@ var ekfacDefaults = methodDefaults{
 	normConstraint: DefaultNormConstraint,
 	statsPeriod:    1,
 	inversePeriod:  DefaultEKFACInversePeriod,
-	warmUp:         true,
+	doublingWarmUp: true,
 	needsBack:      true,
 }
 
@@ -40,20 +42,22 @@ var ekfacDefaults = methodDefaults{
 //
 // followed by the step rules of Rules (norm constraint, optional
 // Levenberg–Marquardt damping and quadratic-model rate and momentum). The
-// eigenbasis is recomputed at every update of the first InversePeriod
-// updates (the warm-up), then every InversePeriod updates; S is
+// eigenbasis is recomputed at updates 1, 2, 4, 8, … of the first
+// InversePeriod updates (a doubling warm-up: an eigendecomposition costs
+// several Cholesky factorizations), then every InversePeriod updates; S is
 // re-estimated at every statistics update, which is what lets the basis
 // age between refreshes. Records are those of KFAC: GradW, GradB, and
 // Input and Back on the updates where the statistics are due.
 //
 // Defaults (zero values): η = 1 under the norm constraint
 // η² ∇ᵀU ≤ DefaultNormConstraint · R, no momentum, relative damping
-// λ = 0.1 (λ_l = λ·mean(S)), statistics every update, eigenbases every 20
+// λ = 0.1 (λ_l = λ·mean(S)), statistics every update, eigenbases every 50
 // updates after the warm-up, Decay 0.95 for the factors and S.
 //
 // Cost per layer, with n_A = n_in+1, n_G = n_out, m rows of Back: every
-// update four products, 4 n_G n_A (n_A + n_G) flops (twice K-FAC's
-// triangular solves); every statistics update K-FAC's two syrk and the
+// update the rotation back from the eigenbasis, 2 n_G n_A (n_A + n_G) flops
+// (as K-FAC's gradient-side solves), and the rotation into it, as much
+// again or, from Grad and Input, 2n(n_A² + n_G² + n_A n_G); every statistics update K-FAC's two syrk and the
 // rotations of the inputs and of Back, 2 m (n_A² + n_G²) more; every
 // refresh two symmetric eigendecompositions, several times K-FAC's
 // Cholesky factorizations. See curvature.EKFACBlock for the memory.

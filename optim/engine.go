@@ -174,7 +174,7 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 			o.SetAlpha(l)
 		}
 	}
-	refresh := e.t%s.t3 == 0 || (d.warmUp && e.t < s.t3)
+	refresh := e.t%s.t3 == 0 || (e.t < s.t3 && (d.warmUp || (d.doublingWarmUp && e.t&(e.t-1) == 0)))
 	for j := range e.layers {
 		if refresh || !e.layers[j].block.Ready() {
 			if err := e.refresh(j, &s); err != nil {

@@ -146,6 +146,7 @@ type methodDefaults struct {
 	statsPeriod    int // 0: the inverse period
 	inversePeriod  int
 	warmUp         bool // refresh at every update of the first inverse period (K-FAC)
+	doublingWarmUp bool // refresh at updates 1, 2, 4, 8, … of the first inverse period (eigendecompositions)
 	needsBack      bool
 	gradOnly       bool // the statistics come from GradW and GradB alone (Shampoo, SOAP): Input is not read
 }

@@ -17,8 +17,9 @@ const (
 	// eigenvalue: (L + λ·tr(L)/n_out I)^{−1/4}.
 	DefaultShampooDamping = 1e-4
 	// DefaultShampooInversePeriod is the period of the
-	// eigendecompositions, in updates.
-	DefaultShampooInversePeriod = 20
+	// eigendecompositions, in updates, after a doubling warm-up (updates
+	// 1, 2, 4, … of the first period).
+	DefaultShampooInversePeriod = 50
 )
 
 var shampooDefaults = methodDefaults{
@@ -29,7 +30,7 @@ var shampooDefaults = methodDefaults{
 	normConstraint: math.Inf(1),
 	statsPeriod:    1,
 	inversePeriod:  DefaultShampooInversePeriod,
-	warmUp:         true,
+	doublingWarmUp: true,
 	gradOnly:       true,
 }
 
@@ -42,12 +43,12 @@ var shampooDefaults = methodDefaults{
 //
 // rescaled to the norm of RMSProp's direction G/(√E[G∘G] + 1e-8), and the
 // update is δ = −η U + μ δ_prev. It reads only GradW and GradB. The roots
-// are recomputed (two eigendecompositions per layer) at every update of the
-// first InversePeriod updates, then every InversePeriod updates.
+// are recomputed (two eigendecompositions per layer) at updates 1, 2, 4, 8,
+// … of the first InversePeriod updates, then every InversePeriod updates.
 //
 // Defaults (zero values): η = 0.001, no momentum, λ = 1e-4 relative to
 // each factor's mean eigenvalue, no norm constraint, statistics every
-// update with Decay 0.95, roots every 20 updates after the warm-up.
+// update with Decay 0.95, roots every 50 updates after the warm-up.
 // Shampoo approximates full-matrix AdaGrad, not a curvature matrix: the
 // norm constraint and the quadratic-model rules of Rules (AutoRate,
 // AdaptDamping) see the inverse preconditioner as their curvature and are

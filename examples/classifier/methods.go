@@ -34,9 +34,9 @@ var methods = []method{
 	{name: "kfac", flags: "momentum damping", build: newKFAC,
 		desc: "K-FAC, Monte-Carlo Fisher (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative, inverses every 20)"},
 	{name: "ekfac", flags: "momentum damping", build: newEKFAC,
-		desc: "eigenvalue-corrected K-FAC (George et al. 2018), Monte-Carlo Fisher (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative, eigenbases every 20)"},
+		desc: "eigenvalue-corrected K-FAC (George et al. 2018), Monte-Carlo Fisher (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative, eigenbases every 50 after a doubling warm-up)"},
 	{name: "shampoo", flags: "momentum damping", build: newShampoo,
-		desc: "Shampoo, RMSProp-grafted (zero value: η 0.001, λ 1e-4 relative to each factor, roots every 20, no norm constraint)"},
+		desc: "Shampoo, RMSProp-grafted (zero value: η 0.001, λ 1e-4 relative to each factor, roots every 50 after a doubling warm-up, no norm constraint)"},
 	{name: "soap", flags: "momentum damping", build: newSOAP,
 		desc: "SOAP, Adam in Shampoo's eigenbasis (zero value: η 0.003, β₁ = β₂ = 0.95, ε 1e-8, eigenbases every 10)"},
 	{name: "hf", flags: "damping", build: newHF,
@@ -197,7 +197,7 @@ func newKFAC(c config, rng *rand.Rand) (*trainer, error) {
 
 // newEKFAC is optim.EKFAC, with K-FAC's records: η 1 under the norm
 // constraint, relative damping λ 0.1 (of the mean eigenvalue scaling),
-// eigenbases every 20 updates after a warm-up, the scaling re-estimated at
+// eigenbases every 50 updates after a doubling warm-up, the scaling re-estimated at
 // every update.
 func newEKFAC(c config, rng *rand.Rand) (*trainer, error) {
 	opt := &optim.EKFAC{Rules: flagRules(c)}
@@ -231,7 +231,7 @@ func backTrainer(opt interface {
 }
 
 // newShampoo is optim.Shampoo: η 0.001 on RMSProp-grafted steps, damping
-// 1e-4 relative to each factor, roots every 20 updates. It reads only the
+// 1e-4 relative to each factor, roots every 50 updates after a doubling warm-up. It reads only the
 // gradients.
 func newShampoo(c config, _ *rand.Rand) (*trainer, error) {
 	opt := &optim.Shampoo{Rules: flagRules(c)}
