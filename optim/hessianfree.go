@@ -29,6 +29,13 @@ const (
 	// DefaultHFMinDamping is the floor of λ relative to the mean of the
 	// empirical Fisher's diagonal.
 	DefaultHFMinDamping = 1e-2
+	// DefaultHFNormConstraint is the trust region C of a step relative to
+	// the risk, α² (−∇ᵀx) ≤ C f(θ): a hundred times the curvature blocks'
+	// DefaultNormConstraint, as an update costs tens of products. Without
+	// one HF diverged on the minibatches of the test problems; on the
+	// benchmark autoencoder (60 s, batch 100) C = 0.001 reached 145.5,
+	// 0.1 reached 28.9.
+	DefaultHFNormConstraint = 0.1
 )
 
 // HessianFree is Hessian-free optimization (Martens 2010, "Deep learning
@@ -65,7 +72,8 @@ const (
 //
 // The zero value is ready to use: λ₀ 1, at most 250 and at least 10 CG
 // iterations, warm start 0.95, preconditioner, 8 iterates kept, line
-// search. A refused step (an error) leaves the parameters and the state of
+// search, the norm constraint 0.1 and a damping floor of 0.01 times the
+// curvature scale. A refused step (an error) leaves the parameters and the state of
 // the optimizer unchanged. It is not safe for concurrent use.
 type HessianFree struct {
 	// Damping is the initial λ > 0, absolute (units of G). Zero means
@@ -84,7 +92,7 @@ type HessianFree struct {
 	NoLineSearch bool
 	// NormConstraint is the trust region C of the step relative to the
 	// risk, α² (−∇ᵀx) ≤ C·f(θ), as Rules.NormConstraint; zero means
-	// DefaultNormConstraint, +Inf none.
+	// DefaultHFNormConstraint, +Inf none.
 	NormConstraint float64
 	// MinDamping is the floor of λ relative to the curvature scale, the
 	// mean of the empirical Fisher's diagonal diag(F̂) (with the
@@ -126,7 +134,7 @@ func (h *HessianFree) Validate() error {
 	case h.MinIters < 0:
 		return bad("MinIters=%d, want ≥ 0 (0 for %d)", h.MinIters, DefaultHFMinIters)
 	case !(h.NormConstraint >= 0):
-		return bad("NormConstraint=%g, want > 0, +Inf for none (0 for %g)", h.NormConstraint, float64(DefaultNormConstraint))
+		return bad("NormConstraint=%g, want > 0, +Inf for none (0 for %g)", h.NormConstraint, float64(DefaultHFNormConstraint))
 	case !(h.MinDamping >= 0) || math.IsInf(h.MinDamping, 1):
 		return bad("MinDamping=%g, want finite and ≥ 0 (0 for %g)", h.MinDamping, DefaultHFMinDamping)
 	case !(h.WarmStart >= 0 && h.WarmStart < 1):
@@ -275,7 +283,7 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 	// The norm constraint, then a line search on α.
 	alpha := 1.0
 	constrained := false
-	if c := orFloat(h.NormConstraint, DefaultNormConstraint); gx < 0 && -gx > c*f0 {
+	if c := orFloat(h.NormConstraint, DefaultHFNormConstraint); gx < 0 && -gx > c*f0 {
 		alpha, constrained = math.Sqrt(c*f0/-gx), true
 		if fBest, err = h.lossAt(layers, x, alpha); err != nil {
 			return err

@@ -284,7 +284,7 @@ func TestMethodDefaults(t *testing.T) {
 		"ekfac":     {settings{lr: 1, damping: 0.1, period: 50}, "ekfac lr=1 momentum=0 damping=0.1 (relative) norm-constraint=0.001 (relative) inverse-period=50 stats-period=1 fisher=monte-carlo on all examples per batch"},
 		"shampoo":   {settings{lr: 0.001, damping: 1e-4, period: 50}, "shampoo lr=0.001 momentum=0 damping=0.0001 (relative to each factor) period=50 norm-constraint=+Inf"},
 		"soap":      {settings{lr: 0.003, damping: 1e-8, period: 50}, "soap lr=0.003 momentum=0 epsilon=1e-08 period=50 norm-constraint=+Inf"},
-		"hf":        {settings{}, "hessian-free λ₀=1 (adapted) norm-constraint=0.001 (relative) max-cg=250, GN products on the batch"},
+		"hf":        {settings{}, "hessian-free λ₀=1 (adapted) norm-constraint=0.1 (relative) max-cg=250, GN products on the batch"},
 		"nnn":       {settings{lr: 0.1}, "nnn (whitened layers, ε=100 relative, sgd lr=0.1 momentum=0, refresh every 100 updates)"},
 		"newton":    {settings{lr: 1, damping: 0.1}, "block-diagonal newton lr=1 damping=0.1 (relative) norm-constraint=0.001 (relative), exact GN blocks on 10 examples per batch"},
 	}

@@ -301,7 +301,7 @@ func newSOAP(c config, _ *rand.Rand) (*trainer, error) {
 }
 
 // newHF is Hessian-free optimization with its defaults (optim.HessianFree:
-// initial λ 1, adapted; at most 250 CG iterations; norm constraint 0.001
+// initial λ 1, adapted; at most 250 CG iterations; norm constraint 0.1
 // relative to the risk). Each update runs CG on the Gauss–Newton products
 // of the batch (-stats-batch m: of its first m examples, Martens' smaller
 // batches for the products), with the risk of the whole batch for the
@@ -321,7 +321,7 @@ func newHF(c config, _ *rand.Rand) (*trainer, error) {
 	}
 	return &trainer{
 		label: fmt.Sprintf("hessian-free λ₀=%g (adapted) norm-constraint=%g (relative) max-cg=%d, GN products on %s",
-			orDefault(opt.Damping, optim.DefaultHFDamping), orDefault(opt.NormConstraint, optim.DefaultNormConstraint), optim.DefaultHFMaxIters, products),
+			orDefault(opt.Damping, optim.DefaultHFDamping), orDefault(opt.NormConstraint, optim.DefaultHFNormConstraint), optim.DefaultHFMaxIters, products),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {

@@ -40,7 +40,7 @@ var methods = []method{
 	{name: "soap", flags: "momentum damping", build: newSOAP,
 		desc: "SOAP, Adam in Shampoo's eigenbasis (zero value: η 0.003, β₁ = β₂ = 0.95, ε 1e-8, eigenbases every 10)"},
 	{name: "hf", flags: "damping", build: newHF,
-		desc: "Hessian-free, CG on Gauss–Newton products (zero value: initial λ 1 adapted, ≤ 250 CG iterations, norm constraint 0.001 × risk)"},
+		desc: "Hessian-free, CG on Gauss–Newton products (zero value: initial λ 1 adapted, ≤ 250 CG iterations, norm constraint 0.1 × risk)"},
 	{name: "newton", flags: "momentum damping", build: newNewton,
 		desc: fmt.Sprintf("block-diagonal Newton on exact Fisher blocks, §3.1.6 (zero value: η 1 under the norm constraint 0.001 × risk, λ 0.1 relative); layers of ≤ %d parameters, e.g. -arch 784-6-10", optim.DefaultNewtonMaxParams)},
 }
@@ -259,7 +259,7 @@ func newHF(c config, _ *rand.Rand) (*trainer, error) {
 	opt := &optim.HessianFree{Damping: c.damping.val}
 	return &trainer{
 		label: fmt.Sprintf("hessian-free λ₀=%g (adapted) ≤ %d CG iterations (norm constraint %g × risk)",
-			c.damping.or(optim.DefaultHFDamping), optim.DefaultHFMaxIters, float64(optim.DefaultNormConstraint)),
+			c.damping.or(optim.DefaultHFDamping), optim.DefaultHFMaxIters, float64(optim.DefaultHFNormConstraint)),
 		opt: opt,
 		step: func(net *nn.Network, loss nn.Loss, xb, yb *mat.Dense) error {
 			net.Forward(xb)
