@@ -57,6 +57,11 @@ const (
 //     iterates from the last backwards, and the best is taken;
 //   - Levenberg–Marquardt damping: with ρ = (f(θ+x) − f(θ)) / (q₀(x) − q₀(0)),
 //     q₀ the undamped model, λ ← 3/2 λ if ρ < 1/4 and λ ← 2/3 λ if ρ > 3/4;
+//   - λ kept above MinDamping times the curvature scale (the mean of
+//     diag(F̂)), and the norm constraint α² (−∇ᵀx) ≤ C f(θ) (NormConstraint,
+//     as Rules.NormConstraint) on the step: on small minibatches ρ, computed
+//     on the batch of the step, stays near 1, λ collapses and the steps fit
+//     the batch (docs/tuning.md);
 //   - a backtracking line search on the step length α (Armijo,
 //     f(θ+αx) ≤ f(θ) + 10⁻² α ∇ᵀx, α ← 0.8 α; Martens & Sutskever 2012),
 //     which takes no step (α = 0, a fallback in the Report) when 20 trials
@@ -73,8 +78,8 @@ const (
 // The zero value is ready to use: λ₀ 1, at most 250 and at least 10 CG
 // iterations, warm start 0.95, preconditioner, 8 iterates kept, line
 // search, the norm constraint 0.1 and a damping floor of 0.01 times the
-// curvature scale. A refused step (an error) leaves the parameters and the state of
-// the optimizer unchanged. It is not safe for concurrent use.
+// curvature scale. A refused step (an error) leaves the parameters and the
+// state of the optimizer unchanged. It is not safe for concurrent use.
 type HessianFree struct {
 	// Damping is the initial λ > 0, absolute (units of G). Zero means
 	// DefaultHFDamping.

@@ -170,7 +170,8 @@ func runFigure(c config, data *datasets.MNIST, w io.Writer) error {
 }
 
 // trains reports whether the figure's entry e is trained by this run:
-// every entry, or those named by -methods.
+// every entry, or those named by -methods (none for -methods none, which
+// redraws the figure from the logs).
 func (c config) trains(e entry) bool {
 	if c.methods == "" {
 		return true
@@ -187,6 +188,9 @@ func (c config) trains(e entry) bool {
 // or -methods without -figure.
 func (c config) checkMethods() error {
 	if c.methods == "" {
+		return nil
+	}
+	if c.methods == "none" {
 		return nil
 	}
 	for _, m := range strings.Split(c.methods, ",") {

@@ -110,7 +110,7 @@ Usage: go run ./examples/autoencoder [flags]
 	fs.Float64Var(&c.initScale, "init-scale", 0, "variance scale α of glorot/he, std of sparse (0: default)")
 	fs.StringVar(&c.out, "out", "", "directory for log.csv, which must not exist yet (empty: no file); its seconds column is wall-clock training time")
 	fs.StringVar(&c.mnist, "mnist", "", "directory holding the four MNIST IDX files, an error if it does not (empty: search $MNIST_DIR and the module cache)")
-	fs.StringVar(&c.methods, "methods", "", "with -figure: train only these methods (-opt names, comma-separated) and take the others' curves from their logs under -out, if there; the figure's plots, table and race.csv are rewritten")
+	fs.StringVar(&c.methods, "methods", "", "with -figure: train only these methods (-opt names, comma-separated; none: redraw from the logs) and take the others' curves from their logs under -out, if there; the figure's plots, table and race.csv are rewritten")
 	fs.IntVar(&c.evalSize, "eval", 1000, "images of the train and test sets used for the periodic evaluations (-figure race: all, unless given)")
 	fs.IntVar(&c.finalEval, "final-eval", 0, "images of the train and of the test set in the final evaluation (0: all, 60000 and 10000; it takes about 10 s with OpenBLAS, a minute or more in pure Go)")
 	fs.DurationVar(&c.logEvery, "log-every", 10*time.Second, "training time between evaluations (ignored with -log-updates)")

@@ -71,6 +71,10 @@ func plotCurves(path, title string, curves []curve, bySeconds bool) error {
 		}
 		l.Color = palette[i%len(palette)]
 		l.Width = vg.Points(1.5)
+		if i >= len(palette) {
+			// Beyond the palette (the race has 13 curves): dashed.
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
 		p.Add(l)
 		p.Legend.Add(c.name, l)
 	}

@@ -82,8 +82,9 @@ func TestRaceTable(t *testing.T) {
 // TestRaceMethods: -methods trains only the methods named and takes the
 // others' curves from their logs under -out, so that a race can be
 // completed method by method: after -methods sgd then -methods adam,
-// race.csv and the table hold SGD and Adam and no other method; a method
-// trained already, or one outside the figure, is refused.
+// race.csv and the table hold SGD and Adam and no other method, also after
+// -methods none, which redraws from the logs; a method trained already, or
+// one outside the figure, is refused.
 func TestRaceMethods(t *testing.T) {
 	needMNIST(t)
 	dir := t.TempDir()
@@ -93,6 +94,11 @@ func TestRaceMethods(t *testing.T) {
 		if _, err := run(c, &out); err != nil {
 			t.Fatalf("-methods %s: %v\n%s", m, err, out.String())
 		}
+	}
+	// -methods none redraws the figure from the logs alone.
+	c := parse(t, "-figure", "race", "-methods", "none", "-arch", "784-16-784", "-time", "100ms", "-out", dir)
+	if _, err := run(c, &bytes.Buffer{}); err != nil {
+		t.Fatalf("-methods none: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "race.csv"))
 	if err != nil {
