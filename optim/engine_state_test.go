@@ -69,6 +69,9 @@ var curvatureRows = []struct {
 		return &optim.EKFAC{Rules: optim.Rules{Momentum: 0.9, Rate: 0.5, InversePeriod: 3}, Decay: 0.9}
 	}},
 	{"Shampoo", true, func(*optimtest.Task) checkpointer { return &optim.Shampoo{} }},
+	{"HessianFree", true, func(p *optimtest.Task) checkpointer {
+		return &optim.HessianFree{Problem: optim.Problem{Loss: p.Loss, GNVec: p.GNVec}}
+	}},
 	{"SOAP", true, func(*optimtest.Task) checkpointer { return &optim.SOAP{Rules: optim.Rules{InversePeriod: 3}} }},
 	{"ACP", true, func(*optimtest.Task) checkpointer { return &optim.ACP{} }},
 	{"ACP-Momentum", true, func(*optimtest.Task) checkpointer {
