@@ -240,12 +240,30 @@ func (e *EigenKron) Bases() (qa, qb *mat.Dense) {
 // flops each pair.
 func (e *EigenKron) SolveScaled(dst *mat.Dense, x mat.Matrix, s *mat.Dense, lambda float64) error {
 	const op = "EigenKron.SolveScaled"
+	if err := e.checkScaled(x, s, lambda, op, "X"); err != nil {
+		return err
+	}
+	na, nb := e.Dims()
+	reuseDense(dst, nb, na, op)
+	sr := s.RawMatrix()
+	eigenApply(dst, x, &e.wm, &e.qb, &e.qa, e.qbT, e.qaT, func(i int, row []float64) {
+		for j, v := range sr.Data[i*sr.Stride : i*sr.Stride+na] {
+			row[j] /= v + lambda
+		}
+	})
+	return nil
+}
+
+// checkScaled panics unless a factorization is held and x and s are
+// n_B×n_A and λ ≥ 0, and returns a *FactorError wrapping ErrSingular when
+// an entry of S + λ is not positive.
+func (e *EigenKron) checkScaled(x mat.Matrix, s *mat.Dense, lambda float64, op, name string) error {
 	if !e.ok {
 		panic("kron: " + op + ": no valid factorization")
 	}
 	checkDamping(lambda, op)
 	na, nb := e.Dims()
-	checkDims(x, nb, na, op, "X")
+	checkDims(x, nb, na, op, name)
 	checkDims(s, nb, na, op, "S")
 	sr := s.RawMatrix()
 	for i := 0; i < nb; i++ {
@@ -255,12 +273,6 @@ func (e *EigenKron) SolveScaled(dst *mat.Dense, x mat.Matrix, s *mat.Dense, lamb
 			}
 		}
 	}
-	reuseDense(dst, nb, na, op)
-	eigenApply(dst, x, &e.wm, &e.qb, &e.qa, e.qbT, e.qaT, func(i int, row []float64) {
-		for j, v := range sr.Data[i*sr.Stride : i*sr.Stride+na] {
-			row[j] /= v + lambda
-		}
-	})
 	return nil
 }
 
@@ -270,26 +282,15 @@ func (e *EigenKron) SolveScaled(dst *mat.Dense, x mat.Matrix, s *mat.Dense, lamb
 // errors and aliasing are those of SolveScaled, with z in place of x.
 func (e *EigenKron) ScaleRotated(dst *mat.Dense, z mat.Matrix, s *mat.Dense, lambda float64) error {
 	const op = "EigenKron.ScaleRotated"
-	if !e.ok {
-		panic("kron: " + op + ": no valid factorization")
+	if err := e.checkScaled(z, s, lambda, op, "Z"); err != nil {
+		return err
 	}
-	checkDamping(lambda, op)
 	na, nb := e.Dims()
-	checkDims(z, nb, na, op, "Z")
-	checkDims(s, nb, na, op, "S")
-	sr := s.RawMatrix()
-	for i := 0; i < nb; i++ {
-		for _, v := range sr.Data[i*sr.Stride : i*sr.Stride+na] {
-			if !(v+lambda > 0) {
-				return &FactorError{Factor: "S", Err: ErrSingular}
-			}
-		}
-	}
 	reuseDense(dst, nb, na, op)
 	if dst != z {
 		dst.Copy(z)
 	}
-	raw := dst.RawMatrix()
+	raw, sr := dst.RawMatrix(), s.RawMatrix()
 	for i := 0; i < nb; i++ {
 		row := raw.Data[i*raw.Stride : i*raw.Stride+na]
 		for j, v := range sr.Data[i*sr.Stride : i*sr.Stride+na] {
