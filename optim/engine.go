@@ -143,8 +143,10 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 		if err := checkFinite(d.name, j, l, stats && !d.gradOnly, true, stats && d.needsBack); err != nil {
 			return false, err
 		}
-		if err := l.CheckGradScale(); err != nil && !d.gradOnly {
-			return false, fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", d.name, j, err)
+		if !d.gradOnly { // the gradient-only methods do not read Grad
+			if err := l.CheckGradScale(); err != nil {
+				return false, fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", d.name, j, err)
+			}
 		}
 		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || (!d.gradOnly && !finiteSquaresDense(l.Input))) {
 			// Ā = E[h̃h̃ᵀ] or G = E[ggᵀ] would overflow and stay infinite.

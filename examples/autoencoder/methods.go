@@ -321,7 +321,7 @@ func newHF(c config, _ *rand.Rand) (*trainer, error) {
 	}
 	return &trainer{
 		label: fmt.Sprintf("hessian-free λ₀=%g (adapted) norm-constraint=%g (relative) max-cg=%d, GN products on %s",
-			orDefault(opt.Damping, optim.DefaultHFDamping), orDefault(opt.NormConstraint, optim.DefaultHFNormConstraint), optim.DefaultHFMaxIters, products),
+			c.damping.or(optim.DefaultHFDamping), c.trust.or(optim.DefaultHFNormConstraint), optim.DefaultHFMaxIters, products),
 		opt:     opt,
 		network: nn.NewAutoencoder,
 		step: func(net *nn.Network, loss nn.Loss, xb *mat.Dense, _ int) error {
@@ -337,14 +337,6 @@ func newHF(c config, _ *rand.Rand) (*trainer, error) {
 			return opt.Step(net.Records())
 		},
 	}, nil
-}
-
-// orDefault returns v, or def when v is zero.
-func orDefault(v, def float64) float64 {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // gradientRules are the step rules of the gradient-only preconditioners
