@@ -117,6 +117,10 @@ type ACPBlock struct {
 	gb          mat.VecDense // Δb on the gradient side
 	mulW, mulT  []float64    // Mul workspaces
 	path        solvePath
+
+	estimated bool         // an Estimate awaits its Fold
+	estAlpha  float64      // α_t of the last Estimate's record
+	part      [2]Statistic // Estimate's views of muB and cvB
 }
 
 // Update re-estimates the mean and covariance of the record's Input, blends
@@ -126,6 +130,39 @@ type ACPBlock struct {
 // record lacks Input (or Grad for the heuristic α) or the layer's shape
 // differs from that of the first Update.
 func (b *ACPBlock) Update(l *secondorder.Layer) {
+	alpha := b.estimate(l)
+	b.blend(alpha)
+}
+
+// Estimate computes the mean μ_B (n_in) and the second moment
+// E[hhᵀ] = C_B + μ_B μ_Bᵀ (n_in², upper triangle) of the record's Input
+// without blending them in, and returns them with the number n of rows of
+// Input (Sharded). The second moment rather than the covariance C_B is what
+// shards combine by their weighted mean; Fold subtracts μμᵀ again, which
+// rounds differently from Update's two-pass covariance by about
+// ε |μ|² (ε the machine epsilon). α_t is the record's (RecordAlpha): a
+// worker holding a shard sets the maximum over the shards after Fold, with
+// SetAlphaTo. It panics as Update does.
+func (b *ACPBlock) Estimate(l *secondorder.Layer) (parts []Statistic, examples int) {
+	b.estAlpha = b.estimate(l)
+	addOuter(b.cvB.RawSymmetric(), b.muB.RawVector().Data, 1)
+	b.estimated = true
+	b.part[0], b.part[1] = vecStat(b.muB.RawVector().Data), symStat(b.cvB.RawSymmetric())
+	n, _ := l.Input.Dims()
+	return b.part[:], n
+}
+
+// Fold blends the mean and covariance of the last Estimate into the block's
+// statistics and sets α_t to the record's (Sharded).
+func (b *ACPBlock) Fold() {
+	pendingFold(&b.estimated, "ACPBlock")
+	addOuter(b.cvB.RawSymmetric(), b.muB.RawVector().Data, -1)
+	b.blend(b.estAlpha)
+}
+
+// estimate computes μ_B and C_B of the record into muB and cvB, and returns
+// its α_t.
+func (b *ACPBlock) estimate(l *secondorder.Layer) float64 {
 	const op = "ACPBlock.Update"
 	checkLayer(l, op, true, false, false)
 	_, in := b.dims.fix(l, op)
@@ -148,6 +185,12 @@ func (b *ACPBlock) Update(l *secondorder.Layer) {
 	h := l.Input.RawMatrix()
 	columnMeans(b.muB.RawVector(), h)
 	covariance(b.cvB.RawSymmetric(), h, b.muB.RawVector().Data, &b.cbuf)
+	return alpha
+}
+
+// blend merges μ_B and C_B into the statistics (merge) and sets α_t.
+func (b *ACPBlock) blend(alpha float64) {
+	in := b.dims.in
 	mu, cov := &b.mu, &b.cov // the old statistics
 	if b.staged && !b.moved {
 		// Blend into the second buffers, keeping those of Begin.
@@ -240,6 +283,24 @@ func (b *ACPBlock) SetAlpha(l *secondorder.Layer) {
 	const op = "ACPBlock.SetAlpha"
 	b.dims.check(l, op)
 	b.alpha = b.alphaOf(l, op)
+}
+
+// RecordAlpha returns the α_t that SetAlpha would set for the record:
+// Alpha, or MaxSquaredGrad of its Grad. Workers holding shards of one
+// minibatch combine theirs by their maximum and set it with SetAlphaTo.
+func (b *ACPBlock) RecordAlpha(l *secondorder.Layer) float64 {
+	const op = "ACPBlock.RecordAlpha"
+	b.dims.check(l, op)
+	return b.alphaOf(l, op)
+}
+
+// SetAlphaTo sets α_t, the output scale of the steps until the next Update
+// or SetAlpha, to a (finite and ≥ 0, else it panics).
+func (b *ACPBlock) SetAlphaTo(a float64) {
+	if !(a >= 0) || math.IsInf(a, 1) {
+		panic(fmt.Sprintf("curvature: ACPBlock.SetAlphaTo: α %g, want finite and ≥ 0", a))
+	}
+	b.alpha = a
 }
 
 // alphaOf returns Alpha when positive, else the heuristic α of l's Grad.

@@ -55,15 +55,26 @@ type DiagonalBlock struct {
 	q, hs     []float64    // Q (m_A × n_out) and H̃∘H̃ (m_A × (n_in+1))
 	est       mat.VecDense // D of the record, row-major n_out × (n_in+1)
 	avg       MovingAverage
+	estimated bool         // an Estimate awaits its Fold
+	part      [1]Statistic // Estimate's view of est
 	inv       [2][]float64 // 1/(d + λ), row-major like est; inv[cur] is held
 	cur       int
 }
 
 // Update folds the diagonal of the record's block (Input, Back, BackScale,
-// BackExamples) into the average. It panics, with a message prefixed
-// "curvature: ", when the record lacks Input or Back or the layer's shape
-// differs from that of the first Update.
+// BackExamples) into the average: Estimate, then Fold. It panics, with a
+// message prefixed "curvature: ", when the record lacks Input or Back or
+// the layer's shape differs from that of the first Update.
 func (b *DiagonalBlock) Update(l *secondorder.Layer) {
+	b.Estimate(l)
+	b.Fold()
+}
+
+// Estimate computes the diagonal of the record's block (n_out·(n_in+1),
+// row-major), the mean over its m_A = Layer.BackCover() examples, without
+// folding it in, and returns it with m_A (Sharded). It panics as Update
+// does.
+func (b *DiagonalBlock) Estimate(l *secondorder.Layer) (parts []Statistic, examples int) {
 	const op = "DiagonalBlock.Update"
 	checkLayer(l, op, true, false, true)
 	out, in := b.dims.fix(l, op)
@@ -85,6 +96,14 @@ func (b *DiagonalBlock) Update(l *secondorder.Layer) {
 		b.est.ReuseAsVec(out * in1)
 	}
 	squaredSum(b.est.RawVector().Data, &b.q, l.Back.RawMatrix(), hs, l, cover, in1)
+	b.estimated = true
+	b.part[0] = vecStat(b.est.RawVector().Data)
+	return b.part[:], cover
+}
+
+// Fold folds the diagonal of the last Estimate into the average (Sharded).
+func (b *DiagonalBlock) Fold() {
+	pendingFold(&b.estimated, "DiagonalBlock")
 	b.avg.Decay = b.Decay
 	b.avg.AddVec(&b.est)
 }

@@ -68,6 +68,8 @@ type EKFACBlock struct {
 	cur       int           // eig[cur] is held
 	s         MovingAverage // S in the basis held, row-major n_out × n_A
 	sEst      mat.VecDense
+	parts     []Statistic // Estimate's views
+	scaled    bool        // Estimate estimated S
 	sm        mat.Dense // S as a matrix (view of s's mean or of sEst)
 	hl, hr    mat.Dense // [H 1] and [H 1] Q_A, m_A × n_A
 	br        mat.Dense // Back Q_G, m × n_G
@@ -82,20 +84,40 @@ type EKFACBlock struct {
 // prefixed "curvature: ", when the record lacks Input or Back or the
 // layer's shape differs from that of the first Update.
 func (b *EKFACBlock) Update(l *secondorder.Layer) {
+	b.Estimate(l)
+	b.Fold()
+}
+
+// Estimate computes the record's estimates of Ā and G and, once a basis is
+// held, of the scaling S (n_out·(n_in+1), row-major), without folding them
+// in (Sharded), and returns them with the number of examples they average,
+// m_A = Layer.BackCover(). It panics as Update does.
+func (b *EKFACBlock) Estimate(l *secondorder.Layer) (parts []Statistic, examples int) {
 	const op = "EKFACBlock.Update"
 	checkLayer(l, op, true, false, true)
 	b.dims.fix(l, op)
 	if l.BackCover() == 0 {
 		panic("curvature: " + op + ": Back covers no example")
 	}
-	b.kf.Decay = b.Decay
-	b.kf.Update(l)
-	if !b.ready {
-		return
+	kp, m := b.kf.Estimate(l)
+	b.parts = append(b.parts[:0], kp...)
+	b.scaled = b.ready
+	if b.scaled {
+		b.project(&b.sEst, l, &b.eig[b.cur])
+		b.parts = append(b.parts, vecStat(b.sEst.RawVector().Data))
 	}
-	b.project(&b.sEst, l, &b.eig[b.cur])
-	b.s.Decay = b.Decay
-	b.s.AddVec(&b.sEst)
+	return b.parts, m
+}
+
+// Fold folds the estimates of the last Estimate into the averages
+// (Sharded).
+func (b *EKFACBlock) Fold() {
+	b.kf.Decay = b.Decay
+	b.kf.Fold()
+	if b.scaled {
+		b.s.Decay = b.Decay
+		b.s.AddVec(&b.sEst)
+	}
 }
 
 // Project writes into dst (n_out × (n_in+1); an empty dst is resized) the

@@ -63,12 +63,24 @@ type ExactBlock struct {
 	markP   int
 	markHas bool
 	x, y    []float64 // vec buffers
+
+	estimated bool         // an Estimate awaits its Fold
+	part      [1]Statistic // Estimate's view of est
 }
 
-// Update replaces the estimate by the block of the record (DenseBlock). It
-// panics, with a message prefixed "curvature: ", when the record lacks Input
-// or Back or the layer's shape differs from that of the first Update.
+// Update replaces the estimate by the block of the record (DenseBlock):
+// Estimate, then Fold. It panics, with a message prefixed "curvature: ",
+// when the record lacks Input or Back or the layer's shape differs from
+// that of the first Update.
 func (b *ExactBlock) Update(l *secondorder.Layer) {
+	b.Estimate(l)
+	b.Fold()
+}
+
+// Estimate computes the block of the record (P×P, upper triangle), the
+// mean over the n rows of its Input, into the buffer of the next estimate
+// and returns it with n (Sharded). It panics as Update does.
+func (b *ExactBlock) Estimate(l *secondorder.Layer) (parts []Statistic, examples int) {
 	const op = "ExactBlock.Update"
 	checkLayer(l, op, true, false, true)
 	out, in := b.dims.fix(l, op)
@@ -78,6 +90,15 @@ func (b *ExactBlock) Update(l *secondorder.Layer) {
 		b.moved = true
 	}
 	outerBlock(&b.est, l.Input, l.Back, l.BackExample, l.BackScaleOrDefault(), op, &b.z)
+	b.estimated = true
+	b.part[0] = symStat(b.est.RawSymmetric())
+	n, _ := l.Input.Dims()
+	return b.part[:], n
+}
+
+// Fold makes the last Estimate the block's estimate (Sharded).
+func (b *ExactBlock) Fold() {
+	pendingFold(&b.estimated, "ExactBlock")
 	b.has = true
 }
 

@@ -71,6 +71,8 @@ type KFACBlock struct {
 
 	blockBase  // shape, factorization held, damping
 	aEst, gEst mat.SymDense
+	estimated  bool         // an Estimate awaits its Fold
+	parts      [2]Statistic // Estimate's views of aEst and gEst
 	aAvg, gAvg MovingAverage
 	ft         [3]kron.FactoredTikhonov // ft[cur] is held, ft[spare(cur)] is for the next attempt
 	cur        int
@@ -80,10 +82,19 @@ type KFACBlock struct {
 }
 
 // Update folds the factor estimates Ā and G of the record (Input and Back,
-// BackScale, BackExamples) into the moving averages. It panics, with a
-// message prefixed "curvature: ", when the record lacks Input or Back or
-// the layer's shape differs from that of the first Update.
+// BackScale, BackExamples) into the moving averages: Estimate, then Fold.
+// It panics, with a message prefixed "curvature: ", when the record lacks
+// Input or Back or the layer's shape differs from that of the first Update.
 func (b *KFACBlock) Update(l *secondorder.Layer) {
+	b.Estimate(l)
+	b.Fold()
+}
+
+// Estimate computes the factor estimates Ā_k and G_k of the record without
+// folding them in (Sharded), and returns them, the upper triangles of
+// (n_in+1)² and n_out² symmetric matrices, with the number of examples
+// they average, m_A = Layer.BackCover(). It panics as Update does.
+func (b *KFACBlock) Estimate(l *secondorder.Layer) (parts []Statistic, examples int) {
 	const op = "KFACBlock.Update"
 	checkLayer(l, op, true, false, true)
 	out, in := b.dims.fix(l, op)
@@ -99,6 +110,15 @@ func (b *KFACBlock) Update(l *secondorder.Layer) {
 	h.Rows = cover
 	inputFactor(&b.aEst, h)
 	OutputFactor(&b.gEst, l)
+	b.estimated = true
+	b.parts[0], b.parts[1] = symStat(b.aEst.RawSymmetric()), symStat(b.gEst.RawSymmetric())
+	return b.parts[:], cover
+}
+
+// Fold folds the estimates of the last Estimate into the moving averages
+// (Sharded).
+func (b *KFACBlock) Fold() {
+	pendingFold(&b.estimated, "KFACBlock")
 	b.aAvg.Decay, b.gAvg.Decay = b.Decay, b.Decay
 	b.aAvg.Add(&b.aEst)
 	b.gAvg.Add(&b.gEst)

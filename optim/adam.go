@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/dist"
 )
 
 // Defaults of Adam, the paper's.
@@ -50,8 +51,14 @@ type Adam struct {
 	// Epsilon is ε; zero means DefaultAdamEpsilon.
 	Epsilon float64
 
+	// Comm, if set with more than one worker, makes Step data-parallel
+	// (package dist): the records' gradients are replaced by their means
+	// over all workers' examples before the update. Nil is one process.
+	Comm dist.Comm
+
 	t  int
 	st elemState
+	g  gather
 }
 
 // Validate returns an error, prefixed "optim: Adam:", describing the first
@@ -68,7 +75,8 @@ func (o *Adam) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (o *Adam) Step(layers []*secondorder.Layer) error {
-	if err := startStep("Adam", layers, o, false, true); err != nil {
+	err := startStep("Adam", layers, o, false, true)
+	if err := allReduceGradients(o.Comm, &o.g, "Adam", layers, err, nil); err != nil {
 		return err
 	}
 	eta, b1 := orFloat(o.Rate, DefaultAdamRate), orFloat(o.Beta1, DefaultAdamBeta1)

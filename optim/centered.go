@@ -7,6 +7,7 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/dist"
 )
 
 // Centered is centered gradient descent (thesis §3.4.1, algorithm 2): the
@@ -37,9 +38,15 @@ type Centered struct {
 	// Nesterov selects Nesterov momentum instead of classical momentum.
 	Nesterov bool
 
+	// Comm, if set with more than one worker, makes Step data-parallel
+	// (package dist): the records' gradients and mean inputs h̄ are replaced by their means
+	// over all workers' examples before the update. Nil is one process.
+	Comm dist.Comm
+
 	t    int
 	st   elemState
 	mean []*mat.VecDense // h̄, the column means of each layer's Input
+	g    gather
 }
 
 // Validate returns an error, prefixed "optim: Centered:", describing the
@@ -52,7 +59,8 @@ func (c *Centered) Validate() error {
 // It returns an error, leaving the parameters unchanged, for an invalid
 // setting.
 func (c *Centered) Step(layers []*secondorder.Layer) error {
-	if err := startStep("Centered", layers, c, true, false); err != nil {
+	err := startStep("Centered", layers, c, true, false)
+	if err != nil && !dist.Parallel(c.Comm) {
 		return err
 	}
 	for k, l := range layers {
@@ -60,7 +68,6 @@ func (c *Centered) Step(layers []*secondorder.Layer) error {
 			panic(fmt.Sprintf("optim: Centered: layer %d has no Input", k))
 		}
 	}
-	eta, mu := orFloat(c.Rate, DefaultSGDRate), c.Momentum
 	c.st.ensure("Centered", layers, false)
 	if c.mean == nil {
 		for _, l := range layers {
@@ -70,6 +77,16 @@ func (c *Centered) Step(layers []*secondorder.Layer) error {
 	}
 	for k, l := range layers {
 		curvature.Mean(c.mean[k], l.Input)
+	}
+	if err := allReduceGradients(c.Comm, &c.g, "Centered", layers, err, func(g *gather) {
+		for _, m := range c.mean {
+			g.vector(m.RawVector())
+		}
+	}); err != nil {
+		return err
+	}
+	eta, mu := orFloat(c.Rate, DefaultSGDRate), c.Momentum
+	for k, l := range layers {
 		hbar := c.mean[k].RawVector().Data
 		w, gw := l.W.RawMatrix(), l.GradW.RawMatrix()
 		gb := l.GradB.RawVector()

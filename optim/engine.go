@@ -10,6 +10,7 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/dist"
 )
 
 // engine is the one implementation of a curvature-based update: per-layer
@@ -24,6 +25,14 @@ type engine struct {
 	dirs    [4][]secondorder.Direction // views of U, δ, C U, C δ for Problem.GNVec
 	report  Report
 	began   bool // the current step has marked its layers (begin)
+
+	// Data-parallel training (Rules.Comm): the all-reduces of a step, the
+	// Problem of means, ACP's α and the records without Grad given to
+	// Precondition.
+	g      gather
+	pm     problemMeans
+	alphas []float64
+	views  []secondorder.Layer
 }
 
 type engineLayer struct {
@@ -125,37 +134,19 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 	e.began = false
 	stats := e.t%s.t1 == 0
 	lm := s.AdaptDamping && (e.t+1)%s.t2 == 0
-	if s.AdaptDamping && s.Problem.Loss == nil {
-		return false, missingCapability(d.name, "Problem.Loss, needed by AdaptDamping")
+	parallel := dist.Parallel(s.Comm)
+	err = e.check(layers, &s, d, stats)
+	if parallel {
+		// Every worker takes part in the all-reduce, and all refuse if one does.
+		e.g.start(err)
+		e.g.gradients(layers)
+		if err = e.g.finish(s.Comm, d.name); err == nil {
+			e.g.setRisk(layers)
+		}
+		s.Problem = e.pm.wrap(s.Comm, d.name, s.Problem, examples(layers[0]))
 	}
-	if s.AutoRate && s.Problem.GNVec == nil {
-		return false, missingCapability(d.name, "Problem.GNVec, needed by AutoRate")
-	}
-	for j, l := range layers {
-		if stats {
-			if d.needsBack && l.Back == nil {
-				return false, missingCapability(d.name, fmt.Sprintf("layer %d has no Back (the statistics are due at this update; see StatsDue)", j))
-			}
-			if l.Input == nil && !d.gradOnly {
-				panic(fmt.Sprintf("optim: %s: layer %d has no Input", d.name, j))
-			}
-		}
-		if err := checkFinite(d.name, j, l, stats && !d.gradOnly, true, stats && d.needsBack); err != nil {
-			return false, err
-		}
-		if !d.gradOnly { // the gradient-only methods do not read Grad
-			if err := l.CheckGradScale(); err != nil {
-				return false, fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", d.name, j, err)
-			}
-		}
-		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || (!d.gradOnly && !finiteSquaresDense(l.Input))) {
-			// Ā = E[h̃h̃ᵀ] or G = E[ggᵀ] would overflow and stay infinite.
-			return false, fmt.Errorf("optim: %s: layer %d: Input or Back has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
-		}
-		if stats && d.gradOnly && (!finiteSquaresDense(l.GradW) || !finiteSquaresVec(l.GradB.RawVector())) {
-			// L = E[G Gᵀ] and R = E[Gᵀ G] would overflow.
-			return false, fmt.Errorf("optim: %s: layer %d: GradW or GradB has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
-		}
+	if err != nil {
+		return false, err
 	}
 
 	bound, err := normBound(&s, layers)
@@ -167,13 +158,19 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 	e.began = true
 	e.report.Stats, e.report.Refreshed, e.report.Constrained, e.report.MomentumClipped = stats, false, false, false
 	e.report.ModelDecrease = math.NaN()
-	for j, l := range layers {
-		b := e.layers[j].block
-		if stats {
-			b.Update(l)
+	if parallel {
+		if err := e.updateParallel(layers, &s, d, stats); err != nil {
+			return false, err
 		}
-		if o, ok := b.(alphaSetter); ok {
-			o.SetAlpha(l)
+	} else {
+		for j, l := range layers {
+			b := e.layers[j].block
+			if stats {
+				b.Update(l)
+			}
+			if o, ok := b.(alphaSetter); ok {
+				o.SetAlpha(l)
+			}
 		}
 	}
 	refresh := e.t%s.t3 == 0 || (e.t < s.t3 && (d.warmUp || (d.doublingWarmUp && e.t&(e.t-1) == 0)))
@@ -193,6 +190,12 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 		el := &e.layers[j]
 		l.ParamGrad(&el.grad)
 		if el.block.Ready() {
+			if parallel {
+				// The mean gradient, not the shard's batch-side one.
+				e.views[j] = *l
+				e.views[j].Grad = nil
+				l = &e.views[j]
+			}
 			el.block.Precondition(&el.u, l)
 		} else {
 			el.u.Zero() // a block without an estimate yet (ACP with α = 0)
@@ -295,6 +298,110 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 		e.fallback(reason)
 	}
 	return true, nil
+}
+
+// check returns the first reason to refuse the step that the records or
+// the settings give, before anything changes.
+func (e *engine) check(layers []*secondorder.Layer, s *rules, d methodDefaults, stats bool) error {
+	if s.AdaptDamping && s.Problem.Loss == nil {
+		return missingCapability(d.name, "Problem.Loss, needed by AdaptDamping")
+	}
+	if s.AutoRate && s.Problem.GNVec == nil {
+		return missingCapability(d.name, "Problem.GNVec, needed by AutoRate")
+	}
+	for j, l := range layers {
+		if stats {
+			if d.needsBack && l.Back == nil {
+				return missingCapability(d.name, fmt.Sprintf("layer %d has no Back (the statistics are due at this update; see StatsDue)", j))
+			}
+			if l.Input == nil && !d.gradOnly {
+				panic(fmt.Sprintf("optim: %s: layer %d has no Input", d.name, j))
+			}
+		}
+		if err := checkFinite(d.name, j, l, stats && !d.gradOnly, true, stats && d.needsBack); err != nil {
+			return err
+		}
+		if !d.gradOnly { // the gradient-only methods do not read Grad
+			if err := l.CheckGradScale(); err != nil {
+				return fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", d.name, j, err)
+			}
+		}
+		if stats && ((d.needsBack && !finiteSquaresDense(l.Back)) || (!d.gradOnly && !finiteSquaresDense(l.Input))) {
+			// Ā = E[h̃h̃ᵀ] or G = E[ggᵀ] would overflow and stay infinite.
+			return fmt.Errorf("optim: %s: layer %d: Input or Back has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
+		}
+		if stats && d.gradOnly && (!finiteSquaresDense(l.GradW) || !finiteSquaresVec(l.GradB.RawVector())) {
+			// L = E[G Gᵀ] and R = E[Gᵀ G] would overflow.
+			return fmt.Errorf("optim: %s: layer %d: GradW or GradB has an entry whose square overflows (|x| > 1.3e154); parameters left unchanged", d.name, j)
+		}
+	}
+
+	if stats && !d.gradOnly && dist.Parallel(s.Comm) {
+		for j := range e.layers {
+			if _, ok := e.layers[j].block.(curvature.Sharded); !ok {
+				return missingCapability(d.name, fmt.Sprintf("layer %d's block (%T) does not implement curvature.Sharded, which data-parallel training (Rules.Comm) needs", j, e.layers[j].block))
+			}
+		}
+	}
+	return nil
+}
+
+// updateParallel is the statistics part of a data-parallel step: the
+// blocks' estimates of the shards (curvature.Sharded) replaced by their
+// means in one all-reduce and folded in, and ACP's α_t set to its maximum
+// over the shards.
+func (e *engine) updateParallel(layers []*secondorder.Layer, s *rules, d methodDefaults, stats bool) error {
+	if len(e.views) != len(layers) {
+		e.views = make([]secondorder.Layer, len(layers))
+	}
+	if stats && !d.gradOnly {
+		e.g.start(nil)
+		for j, l := range layers {
+			parts, m := e.layers[j].block.(curvature.Sharded).Estimate(l)
+			e.g.group(float64(m))
+			for _, p := range parts {
+				e.g.statistic(p)
+			}
+		}
+		if err := e.g.finish(s.Comm, d.name+": statistics"); err != nil {
+			return err
+		}
+	}
+	e.alphas = e.alphas[:0]
+	for j, l := range layers {
+		b := e.layers[j].block
+		if stats {
+			if sb, ok := b.(curvature.Sharded); ok && !d.gradOnly {
+				sb.Fold()
+			} else {
+				b.Update(l) // statistics of the mean gradient
+			}
+		}
+		if o, ok := b.(alphaSharder); ok {
+			e.alphas = append(e.alphas, o.RecordAlpha(l))
+		}
+	}
+	if len(e.alphas) > 0 {
+		if err := s.Comm.AllReduce(e.alphas, dist.Max); err != nil {
+			return fmt.Errorf("optim: %s: all-reduce of α: %w; parameters left unchanged", d.name, err)
+		}
+		k := 0
+		for j := range layers {
+			if o, ok := e.layers[j].block.(alphaSharder); ok {
+				o.SetAlphaTo(e.alphas[k])
+				k++
+			}
+		}
+	}
+	return nil
+}
+
+// alphaSharder is implemented by blocks whose per-minibatch part is a
+// maximum over examples (curvature.ACPBlock's α_t), which data-parallel
+// workers combine by its maximum.
+type alphaSharder interface {
+	RecordAlpha(l *secondorder.Layer) float64
+	SetAlphaTo(a float64)
 }
 
 // ensure makes the per-layer state at the first step and checks that later

@@ -8,6 +8,7 @@ import (
 
 	"github.com/secondorder/secondorder"
 	"github.com/secondorder/secondorder/curvature"
+	"github.com/secondorder/secondorder/dist"
 )
 
 // Defaults of HessianFree.
@@ -106,6 +107,12 @@ type HessianFree struct {
 	// Problem supplies the risk and the Gauss–Newton products of the
 	// current minibatch; both are required.
 	Problem Problem
+	// Comm, if set with more than one worker, makes Step data-parallel
+	// (package dist): each worker passes the records of its shard, and the
+	// gradients, the preconditioner's statistics, the values of
+	// Problem.Loss and the products of Problem.GNVec are replaced by their
+	// means over all workers' examples. Nil is one process.
+	Comm dist.Comm
 
 	lambda  float64
 	started bool
@@ -123,6 +130,9 @@ type HessianFree struct {
 	dv, dd  []secondorder.Direction
 	cg      cgSolver
 	report  Report
+	prob    Problem // Problem, or its means over the workers
+	sums    gather
+	pm      problemMeans
 }
 
 // Validate returns an error, prefixed "optim: HessianFree:", describing the
@@ -173,19 +183,19 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 	if h.Problem.Loss == nil || h.Problem.GNVec == nil {
 		return missingCapability(name, "Problem.Loss and Problem.GNVec")
 	}
-	for j, l := range layers {
-		if len(l.Extra) > 0 {
-			return fmt.Errorf("optim: %s: layer %d has Extra parameters (%s), which the Gauss–Newton products do not cover; parameters left unchanged", name, j, l.Extra[0].Name)
-		}
-		if err := checkFinite(name, j, l, !h.NoPreconditioner, !h.NoPreconditioner, false); err != nil {
-			return err
-		}
-		if !h.NoPreconditioner {
-			if err := l.CheckGradScale(); err != nil {
-				return fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", name, j, err)
-			}
+	err = h.check(layers)
+	if dist.Parallel(h.Comm) {
+		// Every worker takes part in the all-reduce, and all refuse if one does.
+		h.sums.start(err)
+		h.sums.gradients(layers)
+		if err = h.sums.finish(h.Comm, name); err == nil {
+			h.sums.setRisk(layers)
 		}
 	}
+	if err != nil {
+		return err
+	}
+	h.prob = h.pm.wrap(h.Comm, name, h.Problem, examples(layers[0]))
 	h.ensure(layers)
 	for j, l := range layers {
 		l.ParamGrad(h.g[j])
@@ -195,7 +205,10 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 	// Undo everything on an error: parameters, and the preconditioner's
 	// statistics.
 	lambda := h.lambda
-	precond, scale := h.preconditioner(layers)
+	precond, scale, err := h.preconditioner(layers)
+	if err != nil {
+		return err
+	}
 	if floor := orFloat(h.MinDamping, DefaultHFMinDamping) * scale; lambda < floor {
 		lambda = floor
 	}
@@ -211,7 +224,7 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 		}
 	}()
 
-	f0, err := h.Problem.Loss()
+	f0, err := h.prob.Loss()
 	if err != nil {
 		return fmt.Errorf("optim: %s: Problem.Loss: %w", name, err)
 	}
@@ -219,7 +232,7 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 		return fmt.Errorf("optim: %s: Problem.Loss returned %g at the current parameters", name, f0)
 	}
 	mul := func(dst, v layered) error {
-		if err := h.Problem.GNVec(h.directions(&h.dd, dst), h.directions(&h.dv, v)); err != nil {
+		if err := h.prob.GNVec(h.directions(&h.dd, dst), h.directions(&h.dv, v)); err != nil {
 			return fmt.Errorf("optim: %s: Problem.GNVec: %w", name, err)
 		}
 		dst.axpy(lambda, v)
@@ -267,7 +280,7 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 	// ρ with the undamped model q₀(x) = ½ xᵀGx + ∇ᵀx, at θ₀ (a GNVec may
 	// read the parameters of the moment).
 	restoreParams(layers, h.th0)
-	if err := h.Problem.GNVec(h.directions(&h.dd, h.tmp), h.directions(&h.dv, x)); err != nil {
+	if err := h.prob.GNVec(h.directions(&h.dd, h.tmp), h.directions(&h.dv, x)); err != nil {
 		return fmt.Errorf("optim: %s: Problem.GNVec: %w", name, err)
 	}
 	gx := h.g.dot(x)
@@ -328,6 +341,25 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 	return nil
 }
 
+// check returns the first reason to refuse the step that the records give.
+func (h *HessianFree) check(layers []*secondorder.Layer) error {
+	const name = "HessianFree"
+	for j, l := range layers {
+		if len(l.Extra) > 0 {
+			return fmt.Errorf("optim: %s: layer %d has Extra parameters (%s), which the Gauss–Newton products do not cover; parameters left unchanged", name, j, l.Extra[0].Name)
+		}
+		if err := checkFinite(name, j, l, !h.NoPreconditioner, !h.NoPreconditioner, false); err != nil {
+			return err
+		}
+		if !h.NoPreconditioner {
+			if err := l.CheckGradScale(); err != nil {
+				return fmt.Errorf("optim: %s: layer %d: %w; parameters left unchanged", name, j, err)
+			}
+		}
+	}
+	return nil
+}
+
 // ensure sizes the buffers at the first Step and checks the shapes after.
 func (h *HessianFree) ensure(layers []*secondorder.Layer) {
 	if h.started {
@@ -369,29 +401,50 @@ func (h *HessianFree) ensure(layers []*secondorder.Layer) {
 // the averages and returns its mean, the curvature scale; it reports false,
 // and does nothing, without a preconditioner (NoPreconditioner, or records
 // without Input or Grad).
-func (h *HessianFree) preconditioner(layers []*secondorder.Layer) (bool, float64) {
+func (h *HessianFree) preconditioner(layers []*secondorder.Layer) (bool, float64, error) {
 	if h.NoPreconditioner {
-		return false, 0
+		return false, 0, nil
 	}
 	for _, l := range layers {
 		if l.Input == nil || l.Grad == nil {
-			return false, 0
+			return false, 0, nil
 		}
 	}
-	sum, n := 0.0, 0
+	parallel := dist.Parallel(h.Comm)
+	if parallel {
+		h.sums.start(nil)
+	}
 	for j, l := range layers {
 		// The empirical Fisher: Back = Grad, one row per example,
 		// weight 1/n.
-		d := h.diags[j]
 		h.shadow[j] = secondorder.Layer{W: l.W, B: l.B, Input: l.Input, Back: l.Grad}
-		d.Update(&h.shadow[j])
+		if parallel {
+			parts, m := h.diags[j].Estimate(&h.shadow[j])
+			h.sums.group(float64(m))
+			for _, p := range parts {
+				h.sums.statistic(p)
+			}
+		} else {
+			h.diags[j].Update(&h.shadow[j])
+		}
+	}
+	if parallel {
+		if err := h.sums.finish(h.Comm, "HessianFree: preconditioner"); err != nil {
+			return false, 0, err
+		}
+	}
+	sum, n := 0.0, 0
+	for j, d := range h.diags {
+		if parallel {
+			d.Fold()
+		}
 		d.Diagonal(&h.diagV[j]) // θ order: c·n_out + o
 		for _, v := range h.diagV[j].RawVector().Data {
 			sum += v
 		}
 		n += h.diagV[j].Len()
 	}
-	return true, sum / float64(n)
+	return true, sum / float64(n), nil
 }
 
 // setMinv sets h.minv = (diag(F̂) + λ)^{−0.75}, the inverse of Martens'
@@ -412,7 +465,7 @@ func (h *HessianFree) setMinv(lambda float64) {
 // lossAt returns the risk at θ₀ + α x, leaving the parameters there.
 func (h *HessianFree) lossAt(layers []*secondorder.Layer, x layered, alpha float64) (float64, error) {
 	h.setParams(layers, x, alpha)
-	f, err := h.Problem.Loss()
+	f, err := h.prob.Loss()
 	if err != nil {
 		return 0, fmt.Errorf("optim: HessianFree: Problem.Loss: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/dist"
 )
 
 // Defaults of RMSProp.
@@ -44,8 +45,14 @@ type RMSProp struct {
 	// Momentum is μ in [0, 1); zero means none.
 	Momentum float64
 
+	// Comm, if set with more than one worker, makes Step data-parallel
+	// (package dist): the records' gradients are replaced by their means
+	// over all workers' examples before the update. Nil is one process.
+	Comm dist.Comm
+
 	t  int
 	st elemState
+	g  gather
 }
 
 // Validate returns an error, prefixed "optim: RMSProp:", describing the
@@ -59,7 +66,8 @@ func (o *RMSProp) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (o *RMSProp) Step(layers []*secondorder.Layer) error {
-	if err := startStep("RMSProp", layers, o, false, true); err != nil {
+	err := startStep("RMSProp", layers, o, false, true)
+	if err := allReduceGradients(o.Comm, &o.g, "RMSProp", layers, err, nil); err != nil {
 		return err
 	}
 	eta, rho := orFloat(o.Rate, DefaultRMSPropRate), orFloat(o.Rho, DefaultRMSPropRho)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/secondorder/secondorder/dist"
 	"github.com/secondorder/secondorder/kron"
 )
 
@@ -102,6 +103,14 @@ type Rules struct {
 	// during the step, which may still be refused afterwards (the raised
 	// damping then undone with the rest of the step).
 	OnDampingRaised func(layer int, damping float64)
+	// Comm, if set with more than one worker, makes Step data-parallel
+	// (package dist): each worker passes the records of its shard of the
+	// minibatch, and the gradients and Risk, the blocks' statistics
+	// (curvature.Sharded; gradient-only blocks need none) and the values of
+	// Problem's closures, which see the worker's shard, are replaced by
+	// their means over all workers' examples, so that every worker applies
+	// the same update. Nil is one process.
+	Comm dist.Comm
 	// Problem holds the closures over the current minibatch that
 	// AdaptDamping (Loss) and AutoRate (GNVec) need; set them before each
 	// Step. A GNVec set without AutoRate still serves the LM model.

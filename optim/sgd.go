@@ -2,6 +2,7 @@ package optim
 
 import (
 	"github.com/secondorder/secondorder"
+	"github.com/secondorder/secondorder/dist"
 )
 
 // DefaultSGDRate is the learning rate of SGD and Centered when Rate is zero.
@@ -31,8 +32,14 @@ type SGD struct {
 	// Nesterov selects Nesterov momentum instead of classical momentum.
 	Nesterov bool
 
+	// Comm, if set with more than one worker, makes Step data-parallel
+	// (package dist): the records' gradients are replaced by their means
+	// over all workers' examples before the update. Nil is one process.
+	Comm dist.Comm
+
 	t  int
 	st elemState
+	g  gather
 }
 
 // Validate returns an error, prefixed "optim: SGD:", describing the first
@@ -45,7 +52,8 @@ func (s *SGD) Validate() error {
 // gradients of its Extra parameters. It returns an error, leaving the
 // parameters unchanged, for an invalid setting.
 func (s *SGD) Step(layers []*secondorder.Layer) error {
-	if err := startStep("SGD", layers, s, false, false); err != nil {
+	err := startStep("SGD", layers, s, false, false)
+	if err := allReduceGradients(s.Comm, &s.g, "SGD", layers, err, nil); err != nil {
 		return err
 	}
 	eta, mu := orFloat(s.Rate, DefaultSGDRate), s.Momentum
