@@ -70,10 +70,10 @@ type EKFACBlock struct {
 	sEst      mat.VecDense
 	parts     []Statistic // Estimate's views
 	scaled    bool        // Estimate estimated S
-	sm        mat.Dense // S as a matrix (view of s's mean or of sEst)
-	hl, hr    mat.Dense // [H 1] and [H 1] Q_A, m_A × n_A
-	br        mat.Dense // Back Q_G, m × n_G
-	ra, rg    mat.Dense // Q'ᵀ Q of a Refresh
+	sm        mat.Dense   // S as a matrix (view of s's mean or of sEst)
+	hl, hr    mat.Dense   // [H 1] and [H 1] Q_A, m_A × n_A
+	br        mat.Dense   // Back Q_G, m × n_G
+	ra, rg    mat.Dense   // Q'ᵀ Q of a Refresh
 	work      mat.Dense
 	hs, q     []float64
 	path      solvePath

@@ -61,6 +61,9 @@ type Comm interface {
 	AllReduce(buf []float64, op Op) error
 	// Broadcast replaces buf, on every rank, by the buffer of rank root.
 	Broadcast(buf []float64, root int) error
+	// BroadcastBytes is Broadcast for bytes: the encoded factorizations
+	// that distributed K-FAC sends from the worker that computed them.
+	BroadcastBytes(buf []byte, root int) error
 }
 
 // Size returns c.Size(), or 1 for a nil Comm.

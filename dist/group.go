@@ -18,7 +18,7 @@ func NewGroup(n int) []Comm {
 	if n < 1 {
 		panic(fmt.Sprintf("dist: NewGroup(%d), want n ≥ 1", n))
 	}
-	g := &group{size: n, bufs: make([][]float64, n), calls: make([]call, n)}
+	g := &group{size: n, bufs: make([][]float64, n), bytes: make([][]byte, n), calls: make([]call, n)}
 	g.cond = sync.NewCond(&g.mu)
 	comms := make([]Comm, n)
 	for r := range comms {
@@ -40,6 +40,7 @@ type group struct {
 	cond    *sync.Cond
 	size    int
 	bufs    [][]float64 // the buffers of the ranks that arrived
+	bytes   [][]byte    // of BroadcastBytes
 	calls   []call
 	arrived int
 	gen     uint64 // completed collectives
@@ -60,7 +61,7 @@ func (m *member) AllReduce(buf []float64, op Op) error {
 	if op != Sum && op != Max {
 		panic(fmt.Sprintf("dist: AllReduce with %v", op))
 	}
-	m.g.collective(m.rank, buf, call{kind: "AllReduce", op: op, n: len(buf)})
+	m.g.collective(m.rank, buf, nil, call{kind: "AllReduce", op: op, n: len(buf)})
 	return nil
 }
 
@@ -69,19 +70,28 @@ func (m *member) Broadcast(buf []float64, root int) error {
 	if root < 0 || root >= m.g.size {
 		panic(fmt.Sprintf("dist: Broadcast from root %d in a group of %d", root, m.g.size))
 	}
-	m.g.collective(m.rank, buf, call{kind: "Broadcast", root: root, n: len(buf)})
+	m.g.collective(m.rank, buf, nil, call{kind: "Broadcast", root: root, n: len(buf)})
 	return nil
 }
 
-// collective deposits rank's buffer and waits until every rank has; the
+// BroadcastBytes replaces buf on every rank by rank root's.
+func (m *member) BroadcastBytes(buf []byte, root int) error {
+	if root < 0 || root >= m.g.size {
+		panic(fmt.Sprintf("dist: BroadcastBytes from root %d in a group of %d", root, m.g.size))
+	}
+	m.g.collective(m.rank, nil, buf, call{kind: "BroadcastBytes", root: root, n: len(buf)})
+	return nil
+}
+
+// collective deposits rank's buffer (buf, or b for bytes) and waits until every rank has; the
 // last to arrive computes the result into every buffer.
-func (g *group) collective(rank int, buf []float64, c call) {
+func (g *group) collective(rank int, buf []float64, b []byte, c call) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.size == 1 {
 		return // the reduction of one buffer, the broadcast of one's own
 	}
-	g.bufs[rank], g.calls[rank] = buf, c
+	g.bufs[rank], g.bytes[rank], g.calls[rank] = buf, b, c
 	g.arrived++
 	gen := g.gen
 	if g.arrived < g.size {
@@ -123,8 +133,15 @@ func (g *group) collective(rank int, buf []float64, c call) {
 				copy(g.bufs[r], g.bufs[c.root])
 			}
 		}
+	case "BroadcastBytes":
+		for r := range g.bytes {
+			if r != c.root {
+				copy(g.bytes[r], g.bytes[c.root])
+			}
+		}
 	}
 	clear(g.bufs)
+	clear(g.bytes)
 	g.arrived = 0
 	g.gen++
 	g.cond.Broadcast()

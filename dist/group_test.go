@@ -39,7 +39,11 @@ func TestGroupCollectives(t *testing.T) {
 				if err := c.Broadcast(b, n-1); err != nil {
 					t.Error(err)
 				}
-				got[c.Rank()] = append(append(sum, mx...), b...)
+				bb := []byte{byte(c.Rank()), 7}
+				if err := c.BroadcastBytes(bb, 0); err != nil {
+					t.Error(err)
+				}
+				got[c.Rank()] = append(append(append(sum, mx...), b...), float64(bb[0]), float64(bb[1]))
 			}
 		})
 		var s, s2 float64
@@ -47,7 +51,7 @@ func TestGroupCollectives(t *testing.T) {
 			s += float64(r)
 			s2 += float64(r * r)
 		}
-		want := []float64{s, float64(n), s2, float64(n) * 49, float64(n - 1), 0, math.Inf(-1), float64(n - 1), float64(n)}
+		want := []float64{s, float64(n), s2, float64(n) * 49, float64(n - 1), 0, math.Inf(-1), float64(n - 1), float64(n), 0, 7}
 		for r := range got {
 			for i := range want {
 				if got[r][i] != want[i] {

@@ -33,6 +33,8 @@ type engine struct {
 	pm     problemMeans
 	alphas []float64
 	views  []secondorder.Layer
+	shared sharedRefresh
+	dues   []bool
 }
 
 type engineLayer struct {
@@ -174,12 +176,8 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 		}
 	}
 	refresh := e.t%s.t3 == 0 || (e.t < s.t3 && (d.warmUp || (d.doublingWarmUp && e.t&(e.t-1) == 0)))
-	for j := range e.layers {
-		if refresh || !e.layers[j].block.Ready() {
-			if err := e.refresh(j, &s); err != nil {
-				return false, err
-			}
-		}
+	if err := e.refreshAll(&s, refresh); err != nil {
+		return false, err
 	}
 
 	// U = (C + λI)⁻¹ ∇ and the inner products the rules need, read from the
