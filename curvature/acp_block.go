@@ -131,6 +131,7 @@ type ACPBlock struct {
 // differs from that of the first Update.
 func (b *ACPBlock) Update(l *secondorder.Layer) {
 	alpha := b.estimate(l)
+	b.estimated = false // muB and cvB now hold this record's statistics
 	b.blend(alpha)
 }
 

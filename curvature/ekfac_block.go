@@ -112,6 +112,9 @@ func (b *EKFACBlock) Estimate(l *secondorder.Layer) (parts []Statistic, examples
 // Fold folds the estimates of the last Estimate into the averages
 // (Sharded).
 func (b *EKFACBlock) Fold() {
+	if !b.kf.estimated {
+		panic("curvature: EKFACBlock.Fold: no Estimate to fold")
+	}
 	b.kf.Decay = b.Decay
 	b.kf.Fold()
 	if b.scaled {

@@ -78,8 +78,10 @@ func (b *ExactBlock) Update(l *secondorder.Layer) {
 }
 
 // Estimate computes the block of the record (P×P, upper triangle), the
-// mean over the n rows of its Input, into the buffer of the next estimate
-// and returns it with n (Sharded). It panics as Update does.
+// mean over the n rows of its Input, and returns it with n (Sharded). The
+// block keeps no average, so the part is the estimate's own buffer: until
+// Fold, Matrix, Scale, Mul and Refresh see the record's block as the
+// caller has left it. It panics as Update does.
 func (b *ExactBlock) Estimate(l *secondorder.Layer) (parts []Statistic, examples int) {
 	const op = "ExactBlock.Update"
 	checkLayer(l, op, true, false, true)
