@@ -18,15 +18,12 @@ import (
 func TestEquivalence(t *testing.T) {
 	const steps = 6
 	for _, m := range disttest.Methods() {
-		for _, task := range []disttest.Task{disttest.Classifier, disttest.Autoencoder} {
+		for _, task := range disttest.Tasks() {
 			diff, theta, err := disttest.Equivalence(comm, m, task, steps)
 			if err != nil {
 				t.Fatalf("rank %d: %v", comm.Rank(), err)
 			}
-			tol := m.Tolerance
-			if tol == 0 {
-				tol = disttest.DefaultTolerance
-			}
+			tol := m.Tolerance(task)
 			t.Logf("%d ranks, %-11s %-11v relative difference %.1e", comm.Size(), m.Name, task, diff)
 			if !(diff <= tol) {
 				t.Errorf("rank %d, %s on %v: parameters %.2e away from one process's, relative; want ≤ %.0e", comm.Rank(), m.Name, task, diff, tol)

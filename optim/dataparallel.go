@@ -12,18 +12,23 @@ import (
 )
 
 // Data-parallel training. With a Comm of more than one worker, every
-// optimizer replaces, before it reads them, the sums over examples that it
+// optimizer replaces, before it uses them, the sums over examples that it
 // needs by their means over all workers' examples, each worker's mean
 // weighted by its number of examples:
 //
 //	x = Σ_w m_w x_w / Σ_w m_w
 //
-// for the records' gradients (GradW, GradB, the Extra gradients) and Risk,
-// the blocks' statistics (curvature.Sharded), the mean inputs of Centered,
-// the values of Problem.Loss and the products of Problem.GNVec; ACP's
-// heuristic α, a maximum over examples, by its maximum. Every worker then
-// holds the same numbers and applies the same update. One all-reduce
-// carries all the gradients of a step, one all the statistics.
+// The first-order methods, Shampoo, SOAP and Hessian-free average the
+// records' gradients (GradW, GradB, the Extra gradients) and Risk; the
+// other curvature methods average the blocks' statistics
+// (curvature.Sharded), then the preconditioned gradients U_w of the
+// shards, the Extra gradients and Risk. Centered averages its mean
+// inputs, Hessian-free its preconditioner's statistics; the values of
+// Problem.Loss and the products of Problem.GNVec are averaged as they
+// come, and ACP's heuristic α, a maximum over examples, by its maximum.
+// Every worker then holds the same numbers and applies the same update.
+// One all-reduce carries all the gradients (or all the U) of a step, one
+// all the statistics.
 
 // gather packs the parts of one all-reduce and scatters their means back. A
 // part belongs to a group of parts that are means over the same examples;
@@ -181,6 +186,20 @@ func (g *gather) gradients(layers []*secondorder.Layer) {
 	for _, l := range layers {
 		g.general(l.GradW.RawMatrix())
 		g.vector(l.GradB.RawVector())
+		for _, p := range l.Extra {
+			g.vector(p.Grad.RawVector())
+		}
+	}
+	g.risk[0] = layers[len(layers)-1].Risk
+	g.slice(g.risk[:])
+}
+
+// extrasAndRisk adds to g, in one group weighted by the records' examples,
+// the gradients of the Extra parameters and the Risk: what a curvature
+// method needs averaged besides its preconditioned gradients.
+func (g *gather) extrasAndRisk(layers []*secondorder.Layer) {
+	g.group(examples(layers[0]))
+	for _, l := range layers {
 		for _, p := range l.Extra {
 			g.vector(p.Grad.RawVector())
 		}

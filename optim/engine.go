@@ -27,12 +27,11 @@ type engine struct {
 	began   bool // the current step has marked its layers (begin)
 
 	// Data-parallel training (Rules.Comm): the all-reduces of a step, the
-	// Problem of means, ACP's α and the records without Grad given to
-	// Precondition.
+	// Problem of means, ACP's α, the shared refreshes.
 	g      gather
 	pm     problemMeans
 	alphas []float64
-	views  []secondorder.Layer
+	scalar [1]float64
 	shared sharedRefresh
 	dues   []bool
 }
@@ -137,11 +136,23 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 	stats := e.t%s.t1 == 0
 	lm := s.AdaptDamping && (e.t+1)%s.t2 == 0
 	parallel := dist.Parallel(s.Comm)
+	// With curvature blocks, the workers average their preconditioned
+	// gradients U rather than their gradients: Precondition is linear in
+	// the gradient and the same on every worker once the statistics are,
+	// so the mean of the shards' U is the U of the mean gradient, and each
+	// shard may take the batch-side solve that the whole batch would (at
+	// batch 100, K-FAC's gradient-side solve costs 6 times its flops). The
+	// same number of values is all-reduced.
+	sharedU := parallel && !d.gradOnly
 	err = e.check(layers, &s, d, stats)
 	if parallel {
 		// Every worker takes part in the all-reduce, and all refuse if one does.
 		e.g.start(err)
-		e.g.gradients(layers)
+		if sharedU {
+			e.g.extrasAndRisk(layers)
+		} else {
+			e.g.gradients(layers)
+		}
 		if err = e.g.finish(s.Comm, d.name); err == nil {
 			e.g.setRisk(layers)
 		}
@@ -188,23 +199,31 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 		el := &e.layers[j]
 		l.ParamGrad(&el.grad)
 		if el.block.Ready() {
-			if parallel {
-				// The mean gradient, not the shard's batch-side one.
-				e.views[j] = *l
-				e.views[j].Grad = nil
-				l = &e.views[j]
-			}
 			el.block.Precondition(&el.u, l)
 		} else {
 			el.u.Zero() // a block without an estimate yet (ACP with α = 0)
 		}
+		if el.hasPrev {
+			hasPrev = true
+			gp += dot(&el.grad, &el.prev)
+		}
+	}
+	if sharedU {
+		// The shards' U and ∇ᵀδ_prev → their means (see meanDirections).
+		if gp, err = e.meanDirections(s.Comm, d.name, examples(layers[0]), gp); err != nil {
+			return false, err
+		}
+	}
+	for j := range e.layers {
+		el := &e.layers[j]
 		if !finiteDense(&el.u) {
 			return false, fmt.Errorf("optim: %s: layer %d: the preconditioned direction is not finite (damping %g); parameters left unchanged", d.name, j, el.lambda)
 		}
 		gu += dot(&el.grad, &el.u)
-		if el.hasPrev {
-			hasPrev = true
-			gp += dot(&el.grad, &el.prev)
+	}
+	if sharedU {
+		if gu, err = e.meanScalar(s.Comm, d.name, examples(layers[0]), gu); err != nil {
+			return false, err
 		}
 	}
 
@@ -349,9 +368,6 @@ func (e *engine) check(layers []*secondorder.Layer, s *rules, d methodDefaults, 
 // means in one all-reduce and folded in, and ACP's α_t set to its maximum
 // over the shards.
 func (e *engine) updateParallel(layers []*secondorder.Layer, s *rules, d methodDefaults, stats bool) error {
-	if len(e.views) != len(layers) {
-		e.views = make([]secondorder.Layer, len(layers))
-	}
 	if stats && !d.gradOnly {
 		e.g.start(nil)
 		for j, l := range layers {
@@ -392,6 +408,36 @@ func (e *engine) updateParallel(layers []*secondorder.Layer, s *rules, d methodD
 		}
 	}
 	return nil
+}
+
+// meanDirections replaces every layer's U by its mean over the workers,
+// each weighted by its m examples, in one all-reduce with the scalar x
+// (∇ᵀδ_prev), whose mean it returns.
+func (e *engine) meanDirections(c dist.Comm, name string, m, x float64) (float64, error) {
+	e.g.start(nil)
+	e.g.group(m)
+	for j := range e.layers {
+		e.g.general(e.layers[j].u.RawMatrix())
+	}
+	e.scalar[0] = x
+	e.g.slice(e.scalar[:])
+	if err := e.g.finish(c, name+": preconditioned gradients"); err != nil {
+		return 0, err
+	}
+	return e.scalar[0], nil
+}
+
+// meanScalar returns the mean over the workers of x, each weighted by its
+// m examples.
+func (e *engine) meanScalar(c dist.Comm, name string, m, x float64) (float64, error) {
+	e.g.start(nil)
+	e.g.group(m)
+	e.scalar[0] = x
+	e.g.slice(e.scalar[:])
+	if err := e.g.finish(c, name); err != nil {
+		return 0, err
+	}
+	return e.scalar[0], nil
 }
 
 // alphaSharder is implemented by blocks whose per-minibatch part is a

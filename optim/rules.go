@@ -105,11 +105,16 @@ type Rules struct {
 	OnDampingRaised func(layer int, damping float64)
 	// Comm, if set with more than one worker, makes Step data-parallel
 	// (package dist): each worker passes the records of its shard of the
-	// minibatch, and the gradients and Risk, the blocks' statistics
-	// (curvature.Sharded; gradient-only blocks need none) and the values of
+	// minibatch, and the blocks' statistics (curvature.Sharded), the
+	// preconditioned gradients U (Precondition is linear in the gradient,
+	// so their mean is the U of the mean gradient; each shard may take the
+	// batch-side solve), the Extra gradients and Risk, and the values of
 	// Problem's closures, which see the worker's shard, are replaced by
 	// their means over all workers' examples, so that every worker applies
-	// the same update. Nil is one process.
+	// the same update; the gradient-only methods (Shampoo, SOAP) average
+	// the gradients themselves. The refreshes of curvature.Replicated
+	// blocks are split between the workers and broadcast. Nil is one
+	// process.
 	Comm dist.Comm
 	// Problem holds the closures over the current minibatch that
 	// AdaptDamping (Loss) and AutoRate (GNVec) need; set them before each

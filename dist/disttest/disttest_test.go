@@ -21,7 +21,7 @@ const Steps = 6
 func TestEquivalence(t *testing.T) {
 	for _, size := range []int{2, 3} {
 		for _, m := range disttest.Methods() {
-			for _, task := range []disttest.Task{disttest.Classifier, disttest.Autoencoder} {
+			for _, task := range disttest.Tasks() {
 				diffs := make([]float64, size)
 				thetas := make([][]float64, size)
 				errs := make([]error, size)
@@ -40,10 +40,7 @@ func TestEquivalence(t *testing.T) {
 					}
 				}
 				t.Logf("%d workers, %-11s %-11v relative difference %.1e", size, m.Name, task, diffs[0])
-				tol := m.Tolerance
-				if tol == 0 {
-					tol = disttest.DefaultTolerance
-				}
+				tol := m.Tolerance(task)
 				if !(diffs[0] <= tol) {
 					t.Errorf("%d workers, %s on %v: parameters differ from one process's by %.2e relative, want ≤ %.0e", size, m.Name, task, diffs[0], tol)
 				}
