@@ -226,6 +226,14 @@ func (b *EKFACBlock) Refresh(lambda float64) error {
 	if ok, low, high := positiveBeyondRounding(sn, lambda); !ok {
 		return fmt.Errorf("curvature: %s: scaling from %g to %g with damping %g: %w", op, low, high, lambda, ErrNotPositiveDefinite)
 	}
+	b.commit(i, lambda)
+	return nil
+}
+
+// commit makes the scaling in sEst, carried into basis i, the block's S
+// (the first estimate, or in place of the average) and basis i the one
+// held, with damping λ: the end of a successful Refresh or InstallRefresh.
+func (b *EKFACBlock) commit(i int, lambda float64) {
 	b.s.Decay = b.Decay
 	if b.s.Count() == 0 {
 		b.s.AddVec(&b.sEst)
@@ -234,7 +242,6 @@ func (b *EKFACBlock) Refresh(lambda float64) error {
 	}
 	b.cur = i
 	b.hold(lambda)
-	return nil
 }
 
 // square replaces every entry of m by its square.

@@ -168,14 +168,7 @@ func (b *EKFACBlock) InstallRefresh(data []byte) error {
 	if err := checkEigenDims(&b.eig[i], in+1, out, name); err != nil {
 		return err
 	}
-	b.s.Decay = b.Decay
-	if b.s.Count() == 0 {
-		b.s.AddVec(&b.sEst)
-	} else {
-		b.s.ReplaceVec(&b.sEst)
-	}
-	b.cur = i
-	b.hold(lambda)
+	b.commit(i, lambda)
 	return nil
 }
 
