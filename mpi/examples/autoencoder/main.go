@@ -15,7 +15,7 @@
 //
 //	mpi/mpirun.sh 2 go run ./examples/autoencoder -opt kfac -updates 200
 //
-// from the mpi module (mpirun.sh sets one BLAS thread per rank; `go build`
+// from the mpi module (mpirun.sh shares the cores between the ranks; `go build`
 // first to compile once rather than on every rank). Rank 0 prints, at the
 // end,
 //
