@@ -1,7 +1,6 @@
 package curvature
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -45,18 +44,7 @@ type Estimate struct {
 }
 
 func (h Hutchinson) settings(name string) (int, *rand.Rand) {
-	s := h.Samples
-	if s == 0 {
-		s = DefaultHutchinsonSamples
-	}
-	if s < 1 {
-		panic(fmt.Sprintf("curvature: %s: Samples = %d, want ≥ 1 (0 for the default)", name, s))
-	}
-	rng := h.Rand
-	if rng == nil {
-		rng = defaultRand()
-	}
-	return s, rng
+	return countSetting(h.Samples, DefaultHutchinsonSamples, name, "Samples"), orDefaultRand(h.Rand)
 }
 
 // Trace returns the estimate of tr A. It returns an error when a product is

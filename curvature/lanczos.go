@@ -98,14 +98,7 @@ var ErrLanczosStart = errors.New("curvature: Lanczos: start vector is zero or no
 func (l Lanczos) Run(op LinearOperator) (*Ritz, error) {
 	const name = "Lanczos.Run"
 	n := checkDim(op, name)
-	k := l.Steps
-	if k == 0 {
-		k = DefaultLanczosSteps
-	}
-	if k < 1 {
-		panic(fmt.Sprintf("curvature: %s: Steps = %d, want ≥ 1 (0 for the default)", name, k))
-	}
-	k = min(k, n)
+	k := min(countSetting(l.Steps, DefaultLanczosSteps, name, "Steps"), n)
 	basis := mat.NewDense(k, n, nil)
 	q := basis.RawRowView(0)
 	if l.Start != nil {
@@ -116,11 +109,7 @@ func (l Lanczos) Run(op LinearOperator) (*Ritz, error) {
 			q[i] = l.Start.AtVec(i)
 		}
 	} else {
-		rng := l.Rand
-		if rng == nil {
-			rng = defaultRand()
-		}
-		rademacher(q, rng)
+		rademacher(q, orDefaultRand(l.Rand))
 	}
 	nrm := floats.Norm(q, 2)
 	if !(nrm > 0) || math.IsInf(nrm, 0) {

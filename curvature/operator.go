@@ -36,6 +36,26 @@ func (s SymOperator) MulVec(dst *mat.VecDense, v mat.Vector) { dst.MulVec(s.SymD
 // fixed seed, so that a zero-value estimator is reproducible.
 func defaultRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
 
+// orDefaultRand returns rng, or defaultRand() when it is nil.
+func orDefaultRand(rng *rand.Rand) *rand.Rand {
+	if rng == nil {
+		return defaultRand()
+	}
+	return rng
+}
+
+// countSetting returns the count setting v of an operation, def when it is
+// zero; it panics, naming the operation and the field, when it is negative.
+func countSetting(v, def int, op, field string) int {
+	if v == 0 {
+		v = def
+	}
+	if v < 1 {
+		panic(fmt.Sprintf("curvature: %s: %s = %d, want ≥ 1 (0 for the default)", op, field, v))
+	}
+	return v
+}
+
 // rademacher fills v with independent ±1 entries of equal probability.
 func rademacher(v []float64, rng *rand.Rand) {
 	for i := 0; i < len(v); {

@@ -50,17 +50,8 @@ type Quadrature struct {
 func (s SLQ) Run(op LinearOperator) (*Quadrature, error) {
 	const name = "SLQ.Run"
 	n := checkDim(op, name)
-	p := s.Probes
-	if p == 0 {
-		p = DefaultSLQProbes
-	}
-	if p < 1 {
-		panic(fmt.Sprintf("curvature: %s: Probes = %d, want ≥ 1 (0 for the default)", name, p))
-	}
-	rng := s.Rand
-	if rng == nil {
-		rng = defaultRand()
-	}
+	p := countSetting(s.Probes, DefaultSLQProbes, name, "Probes")
+	rng := orDefaultRand(s.Rand)
 	q := &Quadrature{N: n, Nodes: make([][]float64, p), Weights: make([][]float64, p)}
 	z := mat.NewVecDense(n, nil)
 	for k := 0; k < p; k++ {
