@@ -76,7 +76,7 @@ func (o *Adam) Validate() error {
 // parameters unchanged, for an invalid setting.
 func (o *Adam) Step(layers []*secondorder.Layer) error {
 	err := startStep("Adam", layers, o, false, true)
-	if err := allReduceGradients(o.Comm, &o.g, "Adam", layers, err, nil); err != nil {
+	if err := allReduceRecords(o.Comm, &o.g, "Adam", layers, err, true, nil); err != nil {
 		return err
 	}
 	eta, b1 := orFloat(o.Rate, DefaultAdamRate), orFloat(o.Beta1, DefaultAdamBeta1)

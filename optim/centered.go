@@ -78,7 +78,7 @@ func (c *Centered) Step(layers []*secondorder.Layer) error {
 	for k, l := range layers {
 		curvature.Mean(c.mean[k], l.Input)
 	}
-	if err := allReduceGradients(c.Comm, &c.g, "Centered", layers, err, func(g *gather) {
+	if err := allReduceRecords(c.Comm, &c.g, "Centered", layers, err, true, func(g *gather) {
 		for _, m := range c.mean {
 			g.vector(m.RawVector())
 		}

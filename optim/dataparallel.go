@@ -178,28 +178,19 @@ func examples(l *secondorder.Layer) float64 {
 	return 1
 }
 
-// gradients adds to g, in one group weighted by the records' examples, the
-// gradients of every layer (GradW, GradB, the Extra gradients) and the
-// Risk of the last (copied to the others by setRisk).
-func (g *gather) gradients(layers []*secondorder.Layer) {
+// records adds to g, in one group weighted by the records' examples,
+// what every method averages of the records: the gradients of every layer
+// (GradW, GradB) when grads is set, the gradients of the Extra parameters,
+// and the Risk of the last (copied to the others by setRisk). The
+// curvature methods that average their preconditioned gradients instead
+// leave grads unset.
+func (g *gather) records(layers []*secondorder.Layer, grads bool) {
 	g.group(examples(layers[0]))
 	for _, l := range layers {
-		g.general(l.GradW.RawMatrix())
-		g.vector(l.GradB.RawVector())
-		for _, p := range l.Extra {
-			g.vector(p.Grad.RawVector())
+		if grads {
+			g.general(l.GradW.RawMatrix())
+			g.vector(l.GradB.RawVector())
 		}
-	}
-	g.risk[0] = layers[len(layers)-1].Risk
-	g.slice(g.risk[:])
-}
-
-// extrasAndRisk adds to g, in one group weighted by the records' examples,
-// the gradients of the Extra parameters and the Risk: what a curvature
-// method needs averaged besides its preconditioned gradients.
-func (g *gather) extrasAndRisk(layers []*secondorder.Layer) {
-	g.group(examples(layers[0]))
-	for _, l := range layers {
 		for _, p := range l.Extra {
 			g.vector(p.Grad.RawVector())
 		}
@@ -215,16 +206,18 @@ func (g *gather) setRisk(layers []*secondorder.Layer) {
 	}
 }
 
-// allReduceGradients is the start of the Step of a first-order method with
-// a Comm: the records' gradients and Risk replaced by their means over the
-// workers, and more (Centered's mean inputs) in the same all-reduce. err is
-// the result of the local checks; the workers refuse together.
-func allReduceGradients(c dist.Comm, g *gather, name string, layers []*secondorder.Layer, err error, more func(g *gather)) error {
+// allReduceRecords replaces, with a parallel c, the records' sums over
+// examples by their means over the workers (gather.records: the gradients
+// when grads is set, the Extra gradients and Risk), and more (Centered's
+// mean inputs) in the same all-reduce; without one it returns err. err is
+// the result of the local checks: the workers refuse together, each
+// packing as much as the others.
+func allReduceRecords(c dist.Comm, g *gather, name string, layers []*secondorder.Layer, err error, grads bool, more func(g *gather)) error {
 	if !dist.Parallel(c) {
 		return err
 	}
 	g.start(err)
-	g.gradients(layers) // packed even after a local error: every worker sends as much
+	g.records(layers, grads)
 	if more != nil {
 		more(g)
 	}

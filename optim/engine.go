@@ -144,23 +144,10 @@ func (e *engine) update(layers []*secondorder.Layer, s rules, d methodDefaults) 
 	// batch 100, K-FAC's gradient-side solve costs 6 times its flops). The
 	// same number of values is all-reduced.
 	sharedU := parallel && !d.gradOnly
-	err = e.check(layers, &s, d, stats)
-	if parallel {
-		// Every worker takes part in the all-reduce, and all refuse if one does.
-		e.g.start(err)
-		if sharedU {
-			e.g.extrasAndRisk(layers)
-		} else {
-			e.g.gradients(layers)
-		}
-		if err = e.g.finish(s.Comm, d.name); err == nil {
-			e.g.setRisk(layers)
-		}
-		s.Problem = e.pm.wrap(s.Comm, d.name, s.Problem, examples(layers[0]))
-	}
-	if err != nil {
+	if err := allReduceRecords(s.Comm, &e.g, d.name, layers, e.check(layers, &s, d, stats), !sharedU, nil); err != nil {
 		return false, err
 	}
+	s.Problem = e.pm.wrap(s.Comm, d.name, s.Problem, examples(layers[0]))
 
 	bound, err := normBound(&s, layers)
 	if err != nil {

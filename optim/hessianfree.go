@@ -183,16 +183,7 @@ func (h *HessianFree) Step(layers []*secondorder.Layer) (err error) {
 	if h.Problem.Loss == nil || h.Problem.GNVec == nil {
 		return missingCapability(name, "Problem.Loss and Problem.GNVec")
 	}
-	err = h.check(layers)
-	if dist.Parallel(h.Comm) {
-		// Every worker takes part in the all-reduce, and all refuse if one does.
-		h.sums.start(err)
-		h.sums.gradients(layers)
-		if err = h.sums.finish(h.Comm, name); err == nil {
-			h.sums.setRisk(layers)
-		}
-	}
-	if err != nil {
+	if err := allReduceRecords(h.Comm, &h.sums, name, layers, h.check(layers), true, nil); err != nil {
 		return err
 	}
 	h.prob = h.pm.wrap(h.Comm, name, h.Problem, examples(layers[0]))

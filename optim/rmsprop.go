@@ -67,7 +67,7 @@ func (o *RMSProp) Validate() error {
 // parameters unchanged, for an invalid setting.
 func (o *RMSProp) Step(layers []*secondorder.Layer) error {
 	err := startStep("RMSProp", layers, o, false, true)
-	if err := allReduceGradients(o.Comm, &o.g, "RMSProp", layers, err, nil); err != nil {
+	if err := allReduceRecords(o.Comm, &o.g, "RMSProp", layers, err, true, nil); err != nil {
 		return err
 	}
 	eta, rho := orFloat(o.Rate, DefaultRMSPropRate), orFloat(o.Rho, DefaultRMSPropRho)

@@ -53,7 +53,7 @@ func (s *SGD) Validate() error {
 // parameters unchanged, for an invalid setting.
 func (s *SGD) Step(layers []*secondorder.Layer) error {
 	err := startStep("SGD", layers, s, false, false)
-	if err := allReduceGradients(s.Comm, &s.g, "SGD", layers, err, nil); err != nil {
+	if err := allReduceRecords(s.Comm, &s.g, "SGD", layers, err, true, nil); err != nil {
 		return err
 	}
 	eta, mu := orFloat(s.Rate, DefaultSGDRate), s.Momentum
